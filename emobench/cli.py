@@ -1,0 +1,458 @@
+"""The ``emobench`` command line: thin — parse, call one function, render with rich.
+
+Exit codes: 0 success; 1 a check failed (verify found corruption, regress found a number out
+of tolerance); 2 bad input or usage (the message names the file and the problem).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from emobench.errors import EmobenchError
+
+app = typer.Typer(
+    help="Verified packs, versioned protocols and honest leaderboards for true-emotion research.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="rich",
+)
+protocols_app = typer.Typer(help="List, show and validate protocol files.", no_args_is_help=True)
+app.add_typer(protocols_app, name="protocols")
+console = Console(stderr=True)
+out = Console()
+
+
+@contextmanager
+def friendly_errors():
+    try:
+        yield
+    except EmobenchError as err:
+        console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+
+
+@contextmanager
+def progress_bar(description: str):
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[item]}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=not console.is_terminal,
+        disable=not console.is_terminal,
+    ) as bar:
+        task = bar.add_task(description, total=None, item="")
+
+        def update(done: int, total: int, item: str = "") -> None:
+            bar.update(task, completed=done, total=total, item=str(item))
+
+        yield update
+
+
+def _say_miniature(what: str) -> None:
+    console.print(
+        f"[yellow]No {what} given: using the embedded EMER miniature (synthetic data in the "
+        "official layout, built by `emobench synth emer`; not the real dataset).[/]"
+    )
+
+
+def _default_pack(dataset: str) -> Path:
+    from emobench.miniature import miniature_pack
+
+    with (
+        progress_bar("synthesising miniature") as p_synth,
+        progress_bar("preparing pack") as p_prep,
+    ):
+        return miniature_pack(dataset, p_synth, p_prep)
+
+
+# ---------------------------------------------------------------------------------------------
+@app.command()
+def synth(
+    dataset: Annotated[str, typer.Argument(help="Dataset whose miniature to write, e.g. emer.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder to create (must be empty).")],
+    seed: Annotated[int, typer.Option(help="Seed; the same seed gives byte-identical files.")] = 0,
+) -> None:
+    """Write a deterministic miniature of DATASET in its official raw layout.
+
+    Example: [bold]emobench synth emer --out raw/emer[/]
+    """
+    from emobench.datasets.registry import write_miniature
+
+    with friendly_errors(), progress_bar(f"synth {dataset}") as update:
+        summary = write_miniature(dataset, out_dir, seed=seed, progress=update)
+    out.print(
+        f"wrote the {dataset} miniature to {out_dir}: "
+        + ", ".join(f"{k}={v}" for k, v in summary.items() if not isinstance(v, (list, dict)))
+    )
+
+
+@app.command()
+def prepare(
+    dataset: Annotated[str, typer.Argument(help="Dataset adapter, e.g. emer.")],
+    src: Annotated[Path | None, typer.Option(help="Raw dataset root (read-only).")] = None,
+    out_path: Annotated[Path | None, typer.Option("--out", help="Pack to write.")] = None,
+    frames: Annotated[int, typer.Option(help="Face frames sampled uniformly per clip.")] = 8,
+    size: Annotated[int, typer.Option(help="Frame side in pixels.")] = 112,
+    compression: Annotated[str | None, typer.Option(help="HDF5 compression: lzf or gzip.")] = None,
+    strict: Annotated[bool, typer.Option(help="Fail instead of skipping bad samples.")] = False,
+) -> None:
+    """Turn a raw dataset into a verified pack (one HDF5 file).
+
+    Example: [bold]emobench prepare emer --src raw/emer --out packs/emer.h5[/]
+    """
+    from emobench.prepare.pipeline import PrepareSettings, prepare_dataset
+
+    with friendly_errors():
+        if src is None:
+            from emobench.miniature import miniature_raw
+
+            _say_miniature("--src")
+            with progress_bar("synthesising miniature") as update:
+                src = miniature_raw(dataset, update)
+        out_path = out_path or Path("packs") / f"{dataset}.h5"
+        settings = PrepareSettings(frames=frames, size=size, compression=compression)
+        with progress_bar(f"prepare {dataset}") as update:
+            report = prepare_dataset(
+                dataset, src, out_path, settings, strict=strict, progress=update
+            )
+    if report.restarted:
+        console.print("[yellow]an unfinished earlier prepare was found and restarted cleanly[/]")
+    if report.unknown_label_columns:
+        console.print(f"[yellow]label-sheet columns not used: {report.unknown_label_columns}[/]")
+    if report.skipped:
+        table = Table(title=f"{len(report.skipped)} skipped sample(s)")
+        for column in ("sample", "file", "reason"):
+            table.add_column(column)
+        for s in report.skipped:
+            table.add_row(s.sample_id, s.path, s.reason)
+        console.print(table)
+    if report.padded_clips:
+        console.print(f"{report.padded_clips} clip(s) shorter than {frames} frames were padded")
+    out.print(f"wrote {report.pack}: {report.n_samples} samples, digest {report.digest[:16]}")
+
+
+@app.command()
+def info(
+    pack: Annotated[Path | None, typer.Argument(help="Pack file (default: the miniature).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Schema, sample and label counts, folds and digest of a pack.
+
+    Example: [bold]emobench info packs/emer.h5 --json[/]
+    """
+    from emobench.pack import Pack
+
+    with friendly_errors():
+        if pack is None:
+            _say_miniature("pack")
+            pack = _default_pack("emer")
+        p = Pack(pack)
+        data = p.info()
+        samples = p.samples
+        label_columns = [c for c in samples.columns if c not in ("id", "subject", "fold")]
+        data["labels"] = {
+            c: samples[c].value_counts().sort_index().to_dict()
+            for c in label_columns
+            if samples[c].dtype == object
+        }
+        data["folds"] = (
+            {str(k): int(v) for k, v in samples["fold"].value_counts().sort_index().items()}
+            if "fold" in samples
+            else {}
+        )
+    if as_json:
+        out.print_json(json.dumps(data, default=str))
+        return
+    out.print(f"[bold]{data['path']}[/]  schema {data['schema_version']}  {data['created_with']}")
+    out.print(
+        f"dataset {data['dataset']} ({data['variant']}), {data['n_samples']} samples, "
+        f"{data['n_subjects']} subjects, digest {data['content_digest']}"
+    )
+    out.print("arrays: " + ", ".join(f"{k} {v}" for k, v in data["arrays"].items()))
+    out.print("folds: " + ", ".join(f"{k}: {v}" for k, v in data["folds"].items()))
+    for column, counts in data["labels"].items():
+        out.print(f"{column}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    if data["skipped"]:
+        out.print(f"[yellow]{len(data['skipped'])} sample(s) were skipped at prepare time[/]")
+
+
+@app.command()
+def verify(pack: Annotated[Path, typer.Argument(help="Pack file to re-hash.")]) -> None:
+    """Re-hash every stored array; exit 1 if anything is corrupt.
+
+    Example: [bold]emobench verify packs/emer.h5[/]
+    """
+    from emobench.pack import Pack
+
+    with friendly_errors():
+        p = Pack(pack)
+        with progress_bar("verifying") as update:
+            problems = p.verify(update)
+    if problems:
+        for line in problems:
+            console.print(f"[red]{line}[/]")
+        console.print(f"[bold red]{pack}: {len(problems)} problem(s)[/]")
+        raise typer.Exit(1)
+    out.print(f"{pack}: OK — {len(p)} samples, every array matches its sha256; digest {p.digest}")
+
+
+# ---------------------------------------------------------------------------------------------
+@protocols_app.command("list")
+def protocols_list() -> None:
+    """List every protocol with its version, task and label.
+
+    Example: [bold]emobench protocols list[/]
+    """
+    from emobench.protocols import all_protocols
+
+    with friendly_errors():
+        table = Table()
+        for column in ("name", "version", "dataset", "task", "label", "primary", "title"):
+            table.add_column(column)
+        for p in all_protocols():
+            table.add_row(p.name, str(p.version), p.dataset, p.task, p.label, p.primary, p.title)
+    out.print(table)
+
+
+@protocols_app.command("show")
+def protocols_show(name: Annotated[str, typer.Argument(help="Protocol name or .toml path.")]):
+    """Print a protocol file.
+
+    Example: [bold]emobench protocols show p3[/]
+    """
+    from emobench.protocols import load_protocol
+
+    with friendly_errors():
+        p = load_protocol(name)
+    out.print(f"[bold]{p.id}[/] ({p.path})")
+    out.print(Path(p.path).read_text(encoding="utf-8"), highlight=False, markup=False)
+
+
+@protocols_app.command("validate")
+def protocols_validate(
+    names: Annotated[
+        list[str] | None, typer.Argument(help="Names or paths (default: all).")
+    ] = None,
+):
+    """Check protocol files before running them; exit 2 on the first invalid one.
+
+    Example: [bold]emobench protocols validate protocols/emer/p3.toml[/]
+    """
+    from emobench.protocols import load_protocol, protocol_names
+
+    with friendly_errors():
+        for name in names or protocol_names():
+            p = load_protocol(name)
+            out.print(f"{p.id}: valid")
+
+
+@app.command()
+def models() -> None:
+    """List registered models, the inputs they consume and the tasks they support.
+
+    Example: [bold]emobench models[/]
+    """
+    from emobench.models.registry import get_model_entry, model_names
+
+    table = Table()
+    for column in ("model", "inputs", "tasks", "summary"):
+        table.add_column(column)
+    for name in model_names():
+        e = get_model_entry(name)
+        table.add_row(name, ", ".join(e.inputs) or "—", ", ".join(e.tasks), e.summary)
+    out.print(table)
+
+
+# ---------------------------------------------------------------------------------------------
+@app.command()
+def evaluate(
+    protocol: Annotated[str, typer.Option(help="Protocol name (p1…p7) or .toml path.")],
+    model: Annotated[str, typer.Option(help="Registered model (see `emobench models`).")] = "emert",
+    pack: Annotated[
+        Path | None, typer.Option(help="Prepared pack (default: the miniature).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed for every random choice.")] = 0,
+    config: Annotated[str, typer.Option(help="small (CPU seconds) or paper.")] = "small",
+    folds: Annotated[str | None, typer.Option(help="Only these folds, e.g. 1,2.")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Override the config's epochs.")] = None,
+    select_on_test: Annotated[
+        bool,
+        typer.Option(
+            "--select-on-test", help="Pick the epoch on the test fold (labelled test-oracle)."
+        ),
+    ] = False,
+    results: Annotated[Path, typer.Option(help="Results folder.")] = Path("results"),
+) -> None:
+    """Train and test a model under a protocol; write a results JSON and predictions.
+
+    Example: [bold]emobench evaluate --protocol p3 --model emert --pack packs/emer.h5[/]
+    """
+    with friendly_errors():
+        record, path = _evaluate(
+            protocol, model, pack, seed, config, folds, epochs, select_on_test, results
+        )
+    _print_run(record, path)
+
+
+def _evaluate(protocol, model, pack, seed, config, folds, epochs, select_on_test, results):
+    from emobench.engine import evaluate as run_evaluation
+    from emobench.pack import Pack
+    from emobench.protocols import load_protocol
+    from emobench.results.store import write_run
+
+    proto = load_protocol(protocol)
+    if pack is None:
+        _say_miniature("--pack")
+        pack = _default_pack(proto.dataset)
+    fold_list = [int(f) for f in folds.split(",")] if folds else None
+    if select_on_test:
+        console.print(
+            "[bold yellow]--select-on-test: the epoch is chosen on the test fold; "
+            "results are labelled test-oracle and are optimistic.[/]"
+        )
+    with progress_bar(f"{proto.id} · {model}") as update:
+        record, predictions = run_evaluation(
+            proto,
+            model,
+            Pack(pack),
+            config=config,
+            seed=seed,
+            select_on_test=select_on_test,
+            folds=fold_list,
+            epochs=epochs,
+            progress=update,
+        )
+    return record, write_run(results, record, predictions)
+
+
+def _print_run(record: dict, path: Path) -> None:
+    table = Table(
+        title=f"{record['protocol']['id']} · {record['model']['name']} "
+        f"({record['model']['config']}, seed {record['seed']}, "
+        f"selection: {record['selection']})"
+    )
+    metrics = list(record["summary"])
+    table.add_column("fold")
+    for m in metrics:
+        table.add_column(m, justify="right")
+    table.add_column("best epoch", justify="right")
+    for f in record["folds"]:
+        table.add_row(
+            str(f["fold"]), *[f"{f['test'][m]:.4f}" for m in metrics], str(f["best_epoch"])
+        )
+    table.add_row(
+        "mean ± std",
+        *[
+            f"{record['summary'][m]['mean']:.4f} ± {record['summary'][m]['std']:.4f}"
+            for m in metrics
+        ],
+        "",
+    )
+    out.print(table)
+    out.print(f"results: {path}  ({record['wall_time_s']:.1f} s)")
+
+
+@app.command()
+def leaderboard(
+    protocol: Annotated[str, typer.Option(help="Protocol name.")],
+    fmt: Annotated[str, typer.Option("--format", help="md or csv.")] = "md",
+    results: Annotated[Path, typer.Option(help="Results folder.")] = Path("results"),
+    output: Annotated[Path | None, typer.Option("--output", help="Write to this file.")] = None,
+) -> None:
+    """Reported vs reproduced numbers, sorted by the primary metric.
+
+    Example: [bold]emobench leaderboard --protocol p3 --format md[/]
+    """
+    from emobench.protocols import load_protocol
+    from emobench.results.leaderboard import leaderboard_table, render_csv, render_markdown
+    from emobench.results.store import load_runs
+
+    with friendly_errors():
+        if fmt not in ("md", "csv"):
+            raise EmobenchError(f"--format must be md or csv, not {fmt!r}")
+        proto = load_protocol(protocol)
+        table = leaderboard_table(proto, load_runs(results, proto.name))
+        text = render_markdown(proto, table) if fmt == "md" else render_csv(table)
+    if output:
+        output.write_text(text, encoding="utf-8")
+        out.print(f"wrote {output}")
+    else:
+        sys.stdout.write(text)
+
+
+@app.command()
+def regress(
+    protocol: Annotated[list[str] | None, typer.Option(help="Protocol(s); default: all.")] = None,
+    results: Annotated[Path, typer.Option(help="Results folder.")] = Path("results"),
+    rerun: Annotated[bool, typer.Option(help="Re-run even when a results file exists.")] = False,
+) -> None:
+    """Compare reproduced numbers with each protocol's reference; exit 1 if one leaves its
+    tolerance. Missing runs are evaluated on the miniature first.
+
+    Example: [bold]emobench regress --protocol p3[/]
+    """
+    from emobench.protocols import all_protocols, load_protocol
+    from emobench.results.regress import check_protocol
+    from emobench.results.store import Run, load_runs
+
+    with friendly_errors():
+        protos = [load_protocol(p) for p in protocol] if protocol else all_protocols()
+        checks = []
+        for proto in protos:
+            if not proto.reference:
+                continue
+
+            def run_missing(model: str, ref: dict, proto=proto) -> Run:
+                record, path = _evaluate(
+                    proto.name,
+                    model,
+                    None,
+                    ref.get("seed", 0),
+                    ref.get("config", "small"),
+                    None,
+                    None,
+                    False,
+                    results,
+                )
+                return Run(path, json.loads(path.read_text()))
+
+            runs = [] if rerun else load_runs(results, proto.name)
+            checks += check_protocol(proto, runs, run_missing)
+    table = Table(title="regression check against the protocols' reference numbers")
+    for column in ("protocol", "model", "metric", "reference", "reproduced", "delta", "tol", ""):
+        table.add_column(column)
+    for c in checks:
+        table.add_row(
+            c.protocol,
+            c.model,
+            c.metric,
+            f"{c.reference:.4f}",
+            "missing" if c.reproduced is None else f"{c.reproduced:.4f}",
+            "" if c.delta is None else f"{c.delta:+.4f}",
+            f"{c.tolerance:.4f}",
+            "[green]ok[/]" if c.ok else "[bold red]FAIL[/]",
+        )
+    out.print(table)
+    failed = [c for c in checks if not c.ok]
+    if not checks:
+        console.print("[yellow]no reference numbers found for the selected protocols[/]")
+    if failed:
+        console.print(f"[bold red]{len(failed)} number(s) left their tolerance[/]")
+        raise typer.Exit(1)
+    out.print(f"{len(checks)} number(s) within tolerance")
+
+
+if __name__ == "__main__":
+    app()

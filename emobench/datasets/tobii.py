@@ -1,0 +1,483 @@
+"""Reader for a Tobii Pro Lab data export (``.tsv``, ``.csv`` or ``.xlsx``) into a `GazeRecording`.
+
+Headers are matched case-insensitively, ignoring surrounding and repeated whitespace; a unit
+suffix in square brackets belongs to the spelling (``Gaze point X [DACS px]``). The micro sign
+``µ`` and the Greek ``μ`` are the same letter here. Where several accepted spellings of one column
+are present, the first one listed below wins. Tobii Studio spellings (``RecordingTimestamp``,
+``GazePointX (ADCSpx)``, ``PupilLeft``, ``ValidityLeft`` ...) are accepted too.
+
+Accepted columns (canonical name: accepted spellings; ``ACCEPTED_COLUMNS`` holds the full list):
+
+- ``Recording timestamp`` (required): ``Recording timestamp`` and ``... [ms]`` in milliseconds;
+  ``Recording timestamp [μs]`` / ``[us]`` in microseconds (converted to ms); as a fallback
+  ``Eyetracker timestamp [μs]`` / ``[us]``.
+- ``Gaze point X`` / ``Gaze point Y`` (required): bare, ``[DACS px]`` or ``[MCS px]``, pixels
+  from the top-left corner of the screen.
+- ``Pupil diameter left`` / ``Pupil diameter right`` (bare or ``[mm]``) and
+  ``Pupil diameter filtered [mm]`` (used for both eyes when neither eye has its own column). At
+  least one pupil column is required.
+- ``Validity left`` / ``Validity right`` (optional): ``Valid``/``Invalid``; ``1``/``0``; or the
+  Tobii Studio codes 0-4 (0 certain ... 4 eye not found; 0 and 1 are valid, as the Tobii SDK
+  recommends). A 0/1 column is read as 1 = valid unless that contradicts the gaze data (a
+  Tobii Studio column of only 0 and 1 codes). Without these columns an eye is valid where the
+  gaze point is present.
+- optional: ``Eye movement type``, ``Gaze event duration`` (``[ms]``), ``Eye movement type index``,
+  ``Fixation point X`` / ``Fixation point Y`` (``[DACS px]``), ``Sensor``, ``Participant name``,
+  ``Recording name``. When a ``Sensor`` column exists only its ``Eye Tracker`` rows are kept (Pro
+  Glasses exports interleave gyroscope and accelerometer rows).
+
+Numbers written with a decimal comma (``512,3``, some locales) are detected and read. Other
+columns are listed in `GazeRecording.unknown_columns`, never an error. Rows are sorted by time
+when the timestamps are not increasing, and duplicate timestamps keep one row (one with gaze
+where there is one); both are noted in `GazeRecording.notes`.
+"""
+
+from __future__ import annotations
+
+import re
+import zipfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+
+import numpy as np
+import pandas as pd
+
+from emobench.errors import InputError
+
+TIME = "Recording timestamp"
+GAZE_X = "Gaze point X"
+GAZE_Y = "Gaze point Y"
+PUPIL_LEFT = "Pupil diameter left"
+PUPIL_RIGHT = "Pupil diameter right"
+PUPIL_FILTERED = "Pupil diameter filtered"
+VALIDITY_LEFT = "Validity left"
+VALIDITY_RIGHT = "Validity right"
+MOVEMENT_TYPE = "Eye movement type"
+SENSOR = "Sensor"
+PARTICIPANT = "Participant name"
+RECORDING = "Recording name"
+
+ACCEPTED_COLUMNS: dict[str, tuple[str, ...]] = {
+    TIME: (
+        "Recording timestamp",
+        "Recording timestamp [ms]",
+        "Recording timestamp [μs]",
+        "Recording timestamp [us]",
+        "RecordingTimestamp",
+        "Eyetracker timestamp [μs]",
+        "Eyetracker timestamp [us]",
+    ),
+    GAZE_X: (
+        "Gaze point X",
+        "Gaze point X [DACS px]",
+        "Gaze point X [MCS px]",
+        "GazePointX (ADCSpx)",
+        "GazePointX (MCSpx)",
+        "GazePointX",
+    ),
+    GAZE_Y: (
+        "Gaze point Y",
+        "Gaze point Y [DACS px]",
+        "Gaze point Y [MCS px]",
+        "GazePointY (ADCSpx)",
+        "GazePointY (MCSpx)",
+        "GazePointY",
+    ),
+    PUPIL_LEFT: ("Pupil diameter left", "Pupil diameter left [mm]", "PupilLeft"),
+    PUPIL_RIGHT: ("Pupil diameter right", "Pupil diameter right [mm]", "PupilRight"),
+    PUPIL_FILTERED: ("Pupil diameter filtered", "Pupil diameter filtered [mm]"),
+    VALIDITY_LEFT: ("Validity left", "ValidityLeft"),
+    VALIDITY_RIGHT: ("Validity right", "ValidityRight"),
+    MOVEMENT_TYPE: ("Eye movement type", "GazeEventType"),
+    "Gaze event duration": (
+        "Gaze event duration",
+        "Gaze event duration [ms]",
+        "GazeEventDuration",
+    ),
+    "Eye movement type index": ("Eye movement type index", "FixationIndex"),
+    "Fixation point X": (
+        "Fixation point X",
+        "Fixation point X [DACS px]",
+        "Fixation point X [MCS px]",
+        "FixationPointX (MCSpx)",
+    ),
+    "Fixation point Y": (
+        "Fixation point Y",
+        "Fixation point Y [DACS px]",
+        "Fixation point Y [MCS px]",
+        "FixationPointY (MCSpx)",
+    ),
+    SENSOR: ("Sensor",),
+    PARTICIPANT: ("Participant name", "ParticipantName"),
+    RECORDING: ("Recording name", "RecordingName"),
+}
+
+REQUIRED_COLUMNS = (TIME, GAZE_X, GAZE_Y)
+PUPIL_COLUMNS = (PUPIL_LEFT, PUPIL_RIGHT, PUPIL_FILTERED)
+
+_MICROSECOND_SPELLINGS = frozenset(
+    {
+        "recording timestamp [μs]",
+        "recording timestamp [us]",
+        "eyetracker timestamp [μs]",
+        "eyetracker timestamp [us]",
+    }
+)
+_DECIMAL_COMMA = re.compile(r"^\s*[+-]?\d*,\d+\s*$")
+_MAX_HEADERS_SHOWN = 40
+
+
+def _header_key(header: object) -> str:
+    return " ".join(str(header).split()).casefold().replace("µ", "μ")
+
+
+_SPELLING_TO_CANONICAL: dict[str, tuple[str, int]] = {
+    _header_key(spelling): (canonical, rank)
+    for canonical, spellings in ACCEPTED_COLUMNS.items()
+    for rank, spelling in enumerate(spellings)
+}
+
+
+def _readonly(array: np.ndarray) -> np.ndarray:
+    array.setflags(write=False)
+    return array
+
+
+@dataclass(frozen=True, eq=False)
+class GazeRecording:
+    """One eye-tracking recording, cleaned of reading artefacts (not of tracking artefacts).
+
+    ``t_ms`` is strictly increasing; ``x_px``/``y_px`` (screen pixels from the top-left corner)
+    are NaN where neither eye is valid; each pupil is NaN where its eye is invalid. ``column_map``
+    maps a canonical column name to the header it was read from.
+    """
+
+    path: str
+    t_ms: np.ndarray
+    x_px: np.ndarray
+    y_px: np.ndarray
+    pupil_left_mm: np.ndarray
+    pupil_right_mm: np.ndarray
+    valid_left: np.ndarray
+    valid_right: np.ndarray
+    movement_type: np.ndarray | None = None
+    column_map: Mapping[str, str] = field(default_factory=dict)
+    unknown_columns: tuple[str, ...] = ()
+    participant: str | None = None
+    recording: str | None = None
+    sorted_timestamps: bool = False
+    dropped_duplicates: int = 0
+    notes: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "column_map", MappingProxyType(dict(self.column_map)))
+
+    def __len__(self) -> int:
+        return len(self.t_ms)
+
+    @classmethod
+    def from_arrays(
+        cls,
+        t_ms: Sequence[float] | np.ndarray,
+        x_px: Sequence[float] | np.ndarray,
+        y_px: Sequence[float] | np.ndarray,
+        pupil_left_mm: Sequence[float] | np.ndarray | None = None,
+        pupil_right_mm: Sequence[float] | np.ndarray | None = None,
+        *,
+        valid_left: Sequence[bool] | np.ndarray | None = None,
+        valid_right: Sequence[bool] | np.ndarray | None = None,
+        movement_type: Sequence[object] | np.ndarray | None = None,
+        path: str | Path = "<arrays>",
+        column_map: Mapping[str, str] | None = None,
+        unknown_columns: Sequence[str] = (),
+        participant: str | None = None,
+        recording: str | None = None,
+        notes: Sequence[str] = (),
+    ) -> GazeRecording:
+        """Build a recording from per-sample arrays (any eye tracker, e.g. an EyeLink EDF).
+
+        An eye without a validity array is valid where the gaze point is present; a missing
+        pupil array is all NaN; pupils <= 0 (a common "missing" code) become NaN. Rows without a
+        timestamp are dropped, rows are sorted by time, and of rows sharing a timestamp the
+        first with a gaze point is kept; each of these is noted in ``notes``.
+        """
+        t = np.asarray(t_ms, dtype=np.float64).ravel()
+        n = len(t)
+
+        def column(values: Sequence[float] | np.ndarray | None, name: str) -> np.ndarray:
+            if values is None:
+                return np.full(n, np.nan)
+            array = np.asarray(values, dtype=np.float64).ravel()
+            if len(array) != n:
+                raise InputError(path, f"{name} has {len(array)} samples, time has {n}")
+            return array
+
+        x = column(x_px, "x_px")
+        y = column(y_px, "y_px")
+        left = column(pupil_left_mm, "pupil_left_mm")
+        right = column(pupil_right_mm, "pupil_right_mm")
+        gaze_present = np.isfinite(x) & np.isfinite(y)
+
+        def validity(values: Sequence[bool] | np.ndarray | None, name: str) -> np.ndarray:
+            if values is None:
+                return gaze_present.copy()
+            array = np.asarray(values, dtype=bool).ravel()
+            if len(array) != n:
+                raise InputError(path, f"{name} has {len(array)} samples, time has {n}")
+            return array
+
+        v_left = validity(valid_left, "valid_left")
+        v_right = validity(valid_right, "valid_right")
+        movement = None
+        if movement_type is not None:
+            movement = np.asarray(movement_type, dtype=object).ravel()
+            if len(movement) != n:
+                raise InputError(path, f"movement_type has {len(movement)} samples, time has {n}")
+
+        notes_out = list(notes)
+        keep = np.isfinite(t)
+        if not keep.all():
+            notes_out.append(f"dropped {int((~keep).sum())} row(s) without a timestamp")
+        # Order by time, rows with a gaze point first among equal timestamps, then keep the
+        # first row of every timestamp.
+        order = np.flatnonzero(keep)
+        order = order[np.lexsort((~gaze_present[order], t[order]))]
+        sorted_timestamps = bool(np.any(np.diff(t[keep]) < 0))
+        if sorted_timestamps:
+            notes_out.append("timestamps were not increasing; rows sorted by time")
+        t_sorted = t[order]
+        first = np.ones(len(order), dtype=bool)
+        first[1:] = t_sorted[1:] != t_sorted[:-1]
+        dropped = int((~first).sum())
+        if dropped:
+            notes_out.append(f"dropped {dropped} row(s) with a duplicate timestamp")
+        order = order[first]
+
+        v_left, v_right = v_left[order], v_right[order]
+        either = v_left | v_right
+        x, y = np.where(either, x[order], np.nan), np.where(either, y[order], np.nan)
+        left = np.where(v_left & (left[order] > 0), left[order], np.nan)
+        right = np.where(v_right & (right[order] > 0), right[order], np.nan)
+        return cls(
+            path=str(path),
+            t_ms=_readonly(t[order]),
+            x_px=_readonly(x),
+            y_px=_readonly(y),
+            pupil_left_mm=_readonly(left),
+            pupil_right_mm=_readonly(right),
+            valid_left=_readonly(v_left),
+            valid_right=_readonly(v_right),
+            movement_type=None if movement is None else _readonly(movement[order]),
+            column_map=dict(column_map or {}),
+            unknown_columns=tuple(unknown_columns),
+            participant=participant,
+            recording=recording,
+            sorted_timestamps=sorted_timestamps,
+            dropped_duplicates=dropped,
+            notes=tuple(notes_out),
+        )
+
+
+def match_columns(headers: Sequence[object]) -> tuple[dict[str, str], tuple[str, ...]]:
+    """Map canonical column names to headers; return it and the unrecognised headers in order.
+
+    Empty headers (a trailing tab gives one) are neither matched nor reported.
+    """
+    best: dict[str, tuple[int, str]] = {}
+    unknown: list[str] = []
+    for header in headers:
+        text = str(header)
+        match = _SPELLING_TO_CANONICAL.get(_header_key(text))
+        if match is None:
+            if text.strip() and not text.startswith("Unnamed: "):
+                unknown.append(text)
+            continue
+        canonical, rank = match
+        if canonical not in best or rank < best[canonical][0]:
+            best[canonical] = (rank, text)
+    return {canonical: text for canonical, (_, text) in best.items()}, tuple(unknown)
+
+
+def _describe_missing(canonicals: Sequence[str]) -> str:
+    names = " or ".join(f"'{c}'" for c in canonicals)
+    accepted = ", ".join(f"'{s}'" for c in canonicals for s in ACCEPTED_COLUMNS[c])
+    return f"{names} (accepted names: {accepted})"
+
+
+def _describe_found(headers: Sequence[object]) -> str:
+    shown = [f"'{h}'" for h in headers[:_MAX_HEADERS_SHOWN]]
+    if len(headers) > _MAX_HEADERS_SHOWN:
+        shown.append(f"... ({len(headers) - _MAX_HEADERS_SHOWN} more)")
+    return ", ".join(shown) if shown else "no columns"
+
+
+def _separator(first_line: str) -> str:
+    counts = {sep: first_line.count(sep) for sep in ("\t", ";", ",")}
+    return max(counts, key=lambda sep: counts[sep]) if max(counts.values()) else "\t"
+
+
+def _read_text_table(path: Path) -> pd.DataFrame:
+    for encoding in ("utf-8-sig", "latin-1"):
+        try:
+            with path.open(encoding=encoding) as handle:
+                first_line = handle.readline()
+            return pd.read_csv(
+                path,
+                sep=_separator(first_line),
+                dtype=str,
+                encoding=encoding,
+                low_memory=False,
+            )
+        except UnicodeDecodeError:
+            continue
+    raise InputError(path, "cannot decode the file as text")  # latin-1 decodes any byte
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """The raw export as a DataFrame (text cells for text files); errors name the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "file not found")
+    try:
+        if path.suffix.casefold() in (".xlsx", ".xlsm"):
+            table = pd.read_excel(path, engine="openpyxl")
+        else:
+            table = _read_text_table(path)
+    except pd.errors.EmptyDataError:
+        raise InputError(path, "file is empty") from None
+    except pd.errors.ParserError as err:
+        raise InputError(path, f"cannot parse as a table: {err}") from None
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as err:
+        raise InputError(path, f"cannot read the file: {err}") from None
+    if table.shape[1] == 0:
+        raise InputError(path, "file is empty")
+    return table
+
+
+def _uses_decimal_comma(columns: Sequence[pd.Series]) -> bool:
+    for col in columns:
+        if pd.api.types.is_numeric_dtype(col):
+            continue
+        text = col.dropna().astype(str)
+        if text.str.match(_DECIMAL_COMMA).any():
+            return True
+    return False
+
+
+def _numbers(col: pd.Series, decimal_comma: bool) -> np.ndarray:
+    if pd.api.types.is_numeric_dtype(col):
+        return col.to_numpy(dtype=np.float64, na_value=np.nan)
+    text = col.astype("string").str.strip()
+    if decimal_comma:
+        text = text.str.replace(",", ".", regex=False)
+    return pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def parse_validity(col: pd.Series, gaze_present: np.ndarray, decimal_comma: bool) -> np.ndarray:
+    """Validity of one eye per row from ``Valid``/``Invalid``, 0/1, or Tobii Studio codes 0-4."""
+    text = col.astype("string").str.strip().str.casefold()
+    words = text.isin(["valid", "invalid"])
+    if words.any():
+        return (text == "valid").to_numpy(dtype=bool, na_value=False)
+    codes = _numbers(col, decimal_comma)
+    if np.nanmax(codes, initial=0.0) > 1:
+        return codes <= 1  # Tobii Studio: 0 certain, 1 probable; 2-4 uncertain to not found
+    as_flag = codes == 1
+    as_studio = codes <= 1
+    if np.mean(as_studio == gaze_present) > np.mean(as_flag == gaze_present):
+        return as_studio
+    return as_flag
+
+
+def _first_text(col: pd.Series | None) -> str | None:
+    if col is None:
+        return None
+    values = col.dropna().astype(str).str.strip()
+    values = values[values != ""]
+    return None if values.empty else str(values.iloc[0])
+
+
+def read_tobii_export(path: str | Path) -> GazeRecording:
+    """Read a Tobii Pro Lab (or Tobii Studio) data export; see the module docstring."""
+    path = Path(path)
+    table = read_table(path)
+    headers = list(table.columns)
+    column_map, unknown = match_columns(headers)
+
+    missing = [_describe_missing([c]) for c in REQUIRED_COLUMNS if c not in column_map]
+    if not any(c in column_map for c in PUPIL_COLUMNS):
+        missing.append(_describe_missing(PUPIL_COLUMNS))
+    if missing:
+        raise InputError(
+            path, f"missing column(s) {', '.join(missing)}; found: {_describe_found(headers)}"
+        )
+    if table.empty:
+        raise InputError(path, "no data rows below the header")
+
+    notes: list[str] = []
+    if SENSOR in column_map:
+        sensor = table[column_map[SENSOR]].astype("string").str.strip().str.casefold()
+        eye_rows = (sensor == "eye tracker").to_numpy(dtype=bool, na_value=False)
+        if not eye_rows.any():
+            raise InputError(path, f"no rows with {column_map[SENSOR]!r} = 'Eye Tracker'")
+        if not eye_rows.all():
+            notes.append(
+                f"kept {int(eye_rows.sum())} of {len(eye_rows)} rows (Sensor = Eye Tracker)"
+            )
+            table = table.loc[eye_rows]
+
+    numeric = [
+        table[column_map[c]] for c in (TIME, GAZE_X, GAZE_Y, *PUPIL_COLUMNS) if c in column_map
+    ]
+    decimal_comma = _uses_decimal_comma(numeric)
+    if decimal_comma:
+        notes.append("numbers use a decimal comma")
+
+    def numbers(canonical: str) -> np.ndarray | None:
+        if canonical not in column_map:
+            return None
+        return _numbers(table[column_map[canonical]], decimal_comma)
+
+    t = numbers(TIME)
+    if _header_key(column_map[TIME]) in _MICROSECOND_SPELLINGS:
+        t = t / 1000.0
+    x, y = numbers(GAZE_X), numbers(GAZE_Y)
+    if not np.isfinite(t).any():
+        raise InputError(path, f"column {column_map[TIME]!r} holds no numeric timestamps")
+
+    left, right = numbers(PUPIL_LEFT), numbers(PUPIL_RIGHT)
+    if left is None and right is None:
+        left = right = numbers(PUPIL_FILTERED)
+
+    gaze_present = np.isfinite(x) & np.isfinite(y)
+    valid = {
+        eye: parse_validity(table[column_map[name]], gaze_present, decimal_comma)
+        if name in column_map
+        else None
+        for eye, name in (("left", VALIDITY_LEFT), ("right", VALIDITY_RIGHT))
+    }
+    movement = None
+    if MOVEMENT_TYPE in column_map:
+        movement = table[column_map[MOVEMENT_TYPE]].fillna("").astype(str).to_numpy(dtype=object)
+
+    def text_column(canonical: str) -> pd.Series | None:
+        return table[column_map[canonical]] if canonical in column_map else None
+
+    return GazeRecording.from_arrays(
+        t,
+        x,
+        y,
+        left,
+        right,
+        valid_left=valid["left"],
+        valid_right=valid["right"],
+        movement_type=movement,
+        path=path,
+        column_map=column_map,
+        unknown_columns=unknown,
+        participant=_first_text(text_column(PARTICIPANT)),
+        recording=_first_text(text_column(RECORDING)),
+        notes=notes,
+    )

@@ -1,0 +1,458 @@
+"""Training and evaluation: seeded, deterministic CPU runs under a protocol (DESIGN §3.4).
+
+For every fold: build the model, train on the training part, pick the best epoch on the
+validation part (carved from the training folds, grouped by subject), evaluate the test fold
+once with that checkpoint, and keep every test prediction. ``select_on_test=True`` reproduces
+the literature's habit of choosing the epoch on the test fold; such runs are labelled
+``test-oracle`` in the results file and everywhere the results are shown.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import platform
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from emobench import __version__
+from emobench.errors import ProtocolError
+from emobench.metrics import compute_metrics, confusion
+from emobench.models.registry import ModelSpec, create_model, get_model_entry
+from emobench.pack import Pack
+from emobench.protocols import Fold, Protocol, split_digest
+
+# Which pack array feeds which model input.
+INPUT_ARRAYS = {
+    "face": "face/frames",
+    "eye": "eye/windows",
+    "gaze": "eye/gaze",
+    "fixmap": "eye/fixation_map",
+}
+
+Progress = Callable[[int, int, str], None]  # (done, total, what)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+@dataclass(frozen=True)
+class FeatureScaler:
+    """z-scoring of eye window features with statistics of the training part only."""
+
+    mean: np.ndarray
+    std: np.ndarray
+
+    @classmethod
+    def fit(cls, windows: np.ndarray) -> FeatureScaler:
+        flat = windows.reshape(-1, windows.shape[-1]).astype(np.float64)
+        std = flat.std(axis=0)
+        return cls(
+            flat.mean(axis=0).astype(np.float32), np.where(std > 1e-8, std, 1.0).astype(np.float32)
+        )
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return (x - self.mean) / self.std
+
+
+class PackDataset(Dataset):
+    """Samples of a pack as the batches described in ``emobench.models.base``."""
+
+    def __init__(
+        self,
+        pack: Pack,
+        positions: np.ndarray,
+        inputs: tuple[str, ...],
+        targets: np.ndarray,
+        aux_targets: np.ndarray | None = None,
+        scaler: FeatureScaler | None = None,
+    ):
+        self.pack = pack
+        self.positions = np.asarray(positions)
+        self.inputs = inputs
+        self.targets = targets
+        self.aux = aux_targets
+        self.scaler = scaler
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        pos = int(self.positions[i])
+        item: dict[str, torch.Tensor] = {}
+        for name in self.inputs:
+            array = self.pack.get(INPUT_ARRAYS[name], pos)
+            if name == "face":
+                item[name] = torch.from_numpy(array).permute(0, 3, 1, 2).float().div_(255.0)
+            elif name == "eye":
+                x = self.scaler(array) if self.scaler is not None else array
+                item[name] = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+            elif name == "fixmap":
+                item[name] = torch.from_numpy(array.astype(np.float32))[None]
+            else:
+                item[name] = torch.from_numpy(array.astype(np.float32))
+        item["target"] = torch.as_tensor(self.targets[i])
+        if self.aux is not None:
+            item["aux_target"] = torch.as_tensor(self.aux[i])
+        return item
+
+
+@dataclass
+class FoldOutcome:
+    fold: int
+    n_train: int
+    n_validation: int
+    n_test: int
+    best_epoch: int
+    epochs_run: int
+    selection_score: float
+    test: dict[str, float]
+    confusion: list[list[int]] | None
+    predictions: pd.DataFrame
+    seconds: float
+
+
+def _check_fit(protocol: Protocol, model: str, pack: Pack) -> tuple[str, ...]:
+    entry = get_model_entry(model)
+    if pack.attrs["dataset"] != protocol.dataset:
+        raise ProtocolError(
+            f"protocol {protocol.id} is for dataset {protocol.dataset!r}; "
+            f"{pack.path} holds {pack.attrs['dataset']!r}"
+        )
+    missing = [i for i in entry.inputs if i not in protocol.inputs]
+    if missing:
+        raise ProtocolError(
+            f"model {model!r} consumes {list(entry.inputs)}; protocol {protocol.id} provides "
+            f"{list(protocol.inputs)} (missing {missing})"
+        )
+    if protocol.task not in entry.tasks:
+        raise ProtocolError(
+            f"model {model!r} supports {list(entry.tasks)}, protocol {protocol.id} is "
+            f"{protocol.task}"
+        )
+    absent = [INPUT_ARRAYS[i] for i in entry.inputs if INPUT_ARRAYS[i] not in pack.keys]
+    if absent:
+        raise ProtocolError(f"{pack.path} lacks the array(s) {absent} that {model!r} needs")
+    if "face" in entry.inputs:
+        frames = pack.file()["face/frames"].shape[1]
+        wanted = int(protocol.sampling.get("frames", frames))
+        if frames != wanted:
+            raise ProtocolError(
+                f"protocol {protocol.id} samples {wanted} frames, {pack.path} holds {frames}: "
+                f"re-run `emobench prepare --frames {wanted}`"
+            )
+    return entry.inputs
+
+
+def model_spec(
+    protocol: Protocol, pack: Pack, config: str, overrides: dict[str, Any] | None
+) -> ModelSpec:
+    """The shapes a model is built for: from the protocol and the pack's arrays."""
+    f = pack.file()
+    windows = f["eye/windows"].shape if "eye/windows" in pack.keys else (0, 0, 0)
+    return ModelSpec(
+        task=protocol.task,
+        num_outputs=protocol.num_outputs,
+        config=config,
+        frames=int(protocol.sampling.get("frames", 8)),
+        frame_size=int(f["face/frames"].shape[2]) if "face/frames" in pack.keys else 0,
+        eye_steps=int(windows[1]),
+        eye_features=int(windows[2]),
+        aux_classes=len(protocol.aux_classes) if protocol.aux_label else 0,
+        overrides=dict(overrides or {}),
+    )
+
+
+def _predict(
+    model: torch.nn.Module, loader: DataLoader, task: str
+) -> tuple[np.ndarray, np.ndarray | None]:
+    model.eval()
+    outputs = []
+    with torch.no_grad():
+        for batch in loader:
+            outputs.append(model(batch)["output"])
+    out = torch.cat(outputs) if outputs else torch.empty(0)
+    if task == "classification":
+        return out.argmax(dim=1).numpy(), torch.softmax(out, dim=1).numpy()
+    return out.reshape(-1).numpy(), None
+
+
+def _optimizer(model: torch.nn.Module) -> tuple[torch.optim.Optimizer, Any]:
+    tc = model.train_config
+    cls = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[tc.optimizer]
+    opt = cls(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+    sched = (
+        torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=tc.epochs)
+        if tc.scheduler == "cosine"
+        else None
+    )
+    return opt, sched
+
+
+def run_fold(
+    protocol: Protocol,
+    model_name: str,
+    pack: Pack,
+    fold: Fold,
+    targets_by_pos: dict[int, Any],
+    aux_by_pos: dict[int, Any] | None,
+    *,
+    config: str,
+    seed: int,
+    select_on_test: bool,
+    overrides: dict[str, Any] | None = None,
+    epochs: int | None = None,
+    progress: Progress | None = None,
+) -> FoldOutcome:
+    start = time.perf_counter()
+    seed_everything(seed * 1000 + fold.index)
+    inputs = get_model_entry(model_name).inputs
+    windows = pack.file()["eye/windows"][()] if "eye/windows" in pack.keys else None
+    scaler = FeatureScaler.fit(windows[fold.train]) if windows is not None else None
+
+    def dataset(positions: np.ndarray) -> PackDataset:
+        t = np.array([targets_by_pos[int(p)] for p in positions])
+        a = np.array([aux_by_pos[int(p)] for p in positions]) if aux_by_pos else None
+        return PackDataset(pack, positions, inputs, t, a, scaler)
+
+    spec = model_spec(protocol, pack, config, overrides)
+    model = create_model(model_name, spec)
+    train_set = dataset(fold.train)
+    select_positions = fold.test if select_on_test else fold.validation
+    select_set, test_set = dataset(select_positions), dataset(fold.test)
+    model.observe_targets(torch.as_tensor(train_set.targets))
+    tc = model.train_config
+    n_epochs = epochs if epochs is not None else tc.epochs
+    generator = torch.Generator().manual_seed(seed * 1000 + fold.index)
+    train_loader = DataLoader(
+        train_set, batch_size=tc.batch_size, shuffle=True, generator=generator
+    )
+    select_loader = DataLoader(select_set, batch_size=64)
+    test_loader = DataLoader(test_set, batch_size=64)
+    best_epoch, best_score, best_state = 0, float("nan"), None
+    higher = protocol.higher_is_better
+    if model.trainable and n_epochs > 0:
+        opt, sched = _optimizer(model)
+        if sched is not None:
+            sched.T_max = n_epochs
+        for epoch in range(1, n_epochs + 1):
+            model.train()
+            for batch in train_loader:
+                loss = model.loss(model(batch), batch)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+            if sched is not None:
+                sched.step()
+            pred, _ = _predict(model, select_loader, protocol.task)
+            score = compute_metrics([protocol.primary], select_set.targets, pred)[protocol.primary]
+            if best_state is None or (score > best_score if higher else score < best_score):
+                best_epoch, best_score = epoch, score
+                best_state = copy.deepcopy(model.state_dict())
+            if progress:
+                progress(epoch, n_epochs, f"fold {fold.index}")
+        model.load_state_dict(best_state)
+    else:
+        pred, _ = _predict(model, select_loader, protocol.task)
+        best_score = compute_metrics([protocol.primary], select_set.targets, pred)[protocol.primary]
+        n_epochs = 0
+    pred, proba = _predict(model, test_loader, protocol.task)
+    test_metrics = compute_metrics(list(protocol.metrics), test_set.targets, pred)
+    ids = pack.samples["id"].to_numpy()[fold.test]
+    frame = pd.DataFrame(
+        {
+            "id": ids,
+            "subject": pack.samples["subject"].to_numpy()[fold.test],
+            "fold": fold.index,
+            "target": test_set.targets,
+            "prediction": pred,
+        }
+    )
+    if protocol.task == "classification":
+        frame["target"] = [protocol.classes[int(t)] for t in test_set.targets]
+        frame["prediction"] = [protocol.classes[int(p)] for p in pred]
+        for k, name in enumerate(protocol.classes):
+            frame[f"p_{name}"] = np.round(proba[:, k], 6)
+    return FoldOutcome(
+        fold=fold.index,
+        n_train=len(fold.train),
+        n_validation=len(fold.validation),
+        n_test=len(fold.test),
+        best_epoch=best_epoch,
+        epochs_run=n_epochs,
+        selection_score=float(best_score),
+        test=test_metrics,
+        confusion=(
+            confusion(test_set.targets, pred, protocol.num_outputs)
+            if protocol.task == "classification"
+            else None
+        ),
+        predictions=frame,
+        seconds=time.perf_counter() - start,
+    )
+
+
+def evaluate(
+    protocol: Protocol,
+    model_name: str,
+    pack: Pack,
+    *,
+    config: str = "small",
+    seed: int = 0,
+    select_on_test: bool = False,
+    folds: list[int] | None = None,
+    epochs: int | None = None,
+    overrides: dict[str, Any] | None = None,
+    progress: Progress | None = None,
+) -> tuple[dict[str, Any], pd.DataFrame]:
+    """Run every fold; return the results record (DESIGN §3.4) and all test predictions."""
+    start = time.perf_counter()
+    _check_fit(protocol, model_name, pack)
+    positions, targets = protocol.targets(pack.samples)
+    aux = protocol.aux_targets(pack.samples)
+    targets_by_pos = dict(zip(positions.tolist(), targets.tolist(), strict=True))
+    aux_by_pos = (
+        dict(zip(positions.tolist(), aux[positions].tolist(), strict=True))
+        if aux is not None
+        else None
+    )
+    all_folds = protocol.folds(pack.samples, positions)
+    manifest = protocol.split_manifest(pack.samples, all_folds)
+    chosen = [f for f in all_folds if folds is None or f.index in folds]
+    if not chosen:
+        raise ProtocolError(
+            f"no fold among {folds}; protocol {protocol.id} has {[f.index for f in all_folds]}"
+        )
+    outcomes = []
+    for fold in chosen:
+        outcomes.append(
+            run_fold(
+                protocol,
+                model_name,
+                pack,
+                fold,
+                targets_by_pos,
+                aux_by_pos,
+                config=config,
+                seed=seed,
+                select_on_test=select_on_test,
+                overrides=overrides,
+                epochs=epochs,
+                progress=progress,
+            )
+        )
+    summary = {
+        m: {
+            "mean": float(np.mean([o.test[m] for o in outcomes])),
+            "std": float(np.std([o.test[m] for o in outcomes])),
+        }
+        for m in protocol.metrics
+    }
+    predictions = pd.concat([o.predictions for o in outcomes], ignore_index=True)
+    model_probe = create_model(model_name, model_spec(protocol, pack, config, overrides))
+    record = {
+        "schema": "emobench.results/1",
+        "protocol": {
+            "name": protocol.name,
+            "version": protocol.version,
+            "id": protocol.id,
+            "task": protocol.task,
+            "label": protocol.label,
+            "classes": list(protocol.classes),
+        },
+        "split_digest": split_digest(manifest),
+        "pack": {
+            "path": str(pack.path),
+            "digest": pack.digest,
+            "dataset": pack.attrs["dataset"],
+            "variant": pack.attrs["variant"],
+            "miniature": bool(pack.steps.get("miniature", False)),
+            "n_samples": len(pack),
+        },
+        "model": {
+            **model_probe.describe(),
+            "name": model_name,
+            "config": config,
+            "overrides": dict(overrides or {}),
+        },
+        "seed": seed,
+        "selection": "test-oracle" if select_on_test else "validation",
+        "epochs_override": epochs,
+        "primary": protocol.primary,
+        "higher_is_better": protocol.higher_is_better,
+        "folds": [
+            {
+                "fold": o.fold,
+                "n_train": o.n_train,
+                "n_validation": o.n_validation,
+                "n_test": o.n_test,
+                "best_epoch": o.best_epoch,
+                "epochs_run": o.epochs_run,
+                "selection_score": o.selection_score,
+                "test": o.test,
+                "confusion": o.confusion,
+                "seconds": round(o.seconds, 3),
+            }
+            for o in outcomes
+        ],
+        "summary": summary,
+        "provenance": provenance(),
+        "wall_time_s": round(time.perf_counter() - start, 3),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    return record, predictions
+
+
+def provenance() -> dict[str, Any]:
+    import h5py
+    import sklearn
+
+    return {
+        "emobench": __version__,
+        "git_commit": _git_commit(),
+        "libraries": {
+            "torch": torch.__version__,
+            "numpy": np.__version__,
+            "pandas": pd.__version__,
+            "scikit-learn": sklearn.__version__,
+            "h5py": h5py.__version__,
+            "python": platform.python_version(),
+        },
+        "hardware": {
+            "machine": platform.machine(),
+            "processor": platform.processor(),
+            "cpus": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(),
+            "device": "cpu",
+        },
+    }
+
+
+def _git_commit() -> str:
+    import subprocess
+
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        )
+        return out.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"

@@ -1,0 +1,161 @@
+"""Plain-torch building blocks shared by the model families (no torchvision, no downloads).
+
+- :class:`ResNet18` — the torchvision ResNet-18 layout (BasicBlock, layers [2, 2, 2, 2]) with a
+  ``width`` knob (64 = the real network) and an ``input_size`` knob (frames are resized inside
+  the encoder); randomly initialised like torchvision.
+- :class:`FrameEncoder` — runs a :class:`ResNet18` over every frame of a ``(B, T, 3, H, W)`` clip.
+- :class:`SequenceEncoder` — a multi-layer LSTM over a ``(B, S, F)`` sequence.
+- :class:`GradientReversal` — identity forward, ``-λ · grad`` backward (Ganin & Lempitsky, 2015).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class BasicBlock(nn.Module):
+    """Two 3×3 convolutions with a residual connection (ResNet-18/34 block)."""
+
+    def __init__(self, in_channels: int, channels: int, stride: int = 1):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, channels, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(channels)
+        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(channels)
+        self.downsample: nn.Module | None = None
+        if stride != 1 or in_channels != channels:
+            self.downsample = nn.Sequential(
+                nn.Conv2d(in_channels, channels, 1, stride=stride, bias=False),
+                nn.BatchNorm2d(channels),
+            )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        identity = x if self.downsample is None else self.downsample(x)
+        out = F.relu(self.bn1(self.conv1(x)), inplace=True)
+        out = self.bn2(self.conv2(out))
+        return F.relu(out + identity, inplace=True)
+
+
+class ResNet18(nn.Module):
+    """ResNet-18 trunk without the fc layer: ``(N, 3, H, W)`` → ``(N, 8 · width)``.
+
+    ``width=64`` is the torchvision network (11,176,512 parameters without fc).
+    ``input_size``: when set and different from the incoming side, frames are resized to
+    ``input_size × input_size`` first (2×2 box averages while the side halves evenly, then
+    bilinear interpolation, antialiased when shrinking).
+    ``channels_last``: run the convolutions in NHWC memory format (faster on oneDNN CPUs).
+    """
+
+    def __init__(self, width: int = 64, input_size: int | None = None, channels_last: bool = False):
+        super().__init__()
+        if width < 1:
+            raise ValueError(f"ResNet18 width must be positive, got {width}")
+        self.width = width
+        self.input_size = input_size
+        self.channels_last = channels_last
+        self.out_features = 8 * width
+        self.conv1 = nn.Conv2d(3, width, 7, stride=2, padding=3, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
+        stages = []
+        in_channels = width
+        for i in range(4):
+            channels = width * 2**i
+            stride = 1 if i == 0 else 2
+            stages.append(
+                nn.Sequential(
+                    BasicBlock(in_channels, channels, stride), BasicBlock(channels, channels)
+                )
+            )
+            in_channels = channels
+        self.layer1, self.layer2, self.layer3, self.layer4 = stages
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+
+    def resize(self, x: torch.Tensor) -> torch.Tensor:
+        size = self.input_size
+        if size is None or tuple(x.shape[-2:]) == (size, size):
+            return x
+        # exact 2×2 box averages while the side halves evenly (much faster than F.interpolate
+        # on CPU), then interpolate whatever is left
+        while x.shape[-1] == x.shape[-2] and x.shape[-1] % 2 == 0 and x.shape[-1] >= 2 * size:
+            x = (x[..., ::2, ::2] + x[..., 1::2, ::2] + x[..., ::2, 1::2] + x[..., 1::2, 1::2]) / 4
+        if tuple(x.shape[-2:]) == (size, size):
+            return x
+        shrink = size < min(x.shape[-2:])
+        return F.interpolate(x, size=(size, size), mode="bilinear", antialias=shrink)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.resize(x)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        x = self.maxpool(F.relu(self.bn1(self.conv1(x)), inplace=True))
+        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        return torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)
+
+
+class FrameEncoder(nn.Module):
+    """A :class:`ResNet18` applied to each frame: ``(B, T, 3, H, W)`` → ``(B, T, 8 · width)``."""
+
+    def __init__(self, width: int = 64, input_size: int | None = None, channels_last: bool = True):
+        super().__init__()
+        self.cnn = ResNet18(width, input_size, channels_last)
+        self.out_features = self.cnn.out_features
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        b, t = frames.shape[:2]
+        features = self.cnn(frames.reshape(b * t, *frames.shape[2:]))
+        return features.reshape(b, t, -1)
+
+
+class SequenceEncoder(nn.Module):
+    """A ``layers``-deep LSTM (no inter-layer dropout, as in the EMER code).
+
+    ``forward`` returns the top layer's output at every step, ``(B, S, hidden)``.
+    """
+
+    def __init__(self, in_features: int, hidden: int, layers: int):
+        super().__init__()
+        if in_features < 1:
+            raise ValueError(f"SequenceEncoder needs at least one input feature, got {in_features}")
+        self.lstm = nn.LSTM(in_features, hidden, layers, batch_first=True)
+        self.out_features = hidden
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.lstm(x)[0]
+
+
+class _ReverseGrad(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, lambda_: float) -> torch.Tensor:
+        ctx.lambda_ = lambda_
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        return grad.neg() * ctx.lambda_, None
+
+
+def grad_reverse(x: torch.Tensor, lambda_: float = 1.0) -> torch.Tensor:
+    """Identity in the forward pass; multiplies the incoming gradient by ``-lambda_``."""
+    return _ReverseGrad.apply(x, lambda_)
+
+
+class GradientReversal(nn.Module):
+    """Module form of :func:`grad_reverse`."""
+
+    def __init__(self, lambda_: float = 1.0):
+        super().__init__()
+        self.lambda_ = lambda_
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return grad_reverse(x, self.lambda_)
+
+    def extra_repr(self) -> str:
+        return f"lambda_={self.lambda_}"

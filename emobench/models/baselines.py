@@ -1,0 +1,225 @@
+"""Baselines that put EMERT's numbers in context: one modality, naive fusion, no model at all.
+
+- ``face-only``: EMERT's ResNet-18 face encoder → temporal mean → head.
+- ``eye-only``: EMERT's two LSTMs (eye features, gaze points); last step + time mean of each →
+  head.
+- ``late-fusion``: both branches trained jointly on the sum of their task losses; the output
+  averages their class probabilities (returned as log-probabilities, so argmax and
+  cross-entropy both make sense) or, for regression, their predictions.
+- ``majority``: nothing to train; the most frequent training class (or the training mean).
+
+The encoder sizes and training settings are EMERT's (:data:`EMERT_CONFIGS`), so a baseline and
+EMERT with the same config name differ only in what EMERT adds. Every field of
+:class:`BaselineConfig` (resp. :class:`MajorityConfig`) can be overridden through
+``ModelSpec.overrides``. The baselines ignore ``aux_classes``/``aux_target``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from emobench.models.backbones import FrameEncoder, SequenceEncoder
+from emobench.models.base import EmobenchModel, TrainConfig
+from emobench.models.emert import EMERT_CONFIGS, configure, head_output, require_eye_features
+from emobench.models.registry import ModelSpec, register_model
+
+
+@dataclass(frozen=True)
+class BaselineConfig:
+    """The encoder and training fields of :class:`~emobench.models.emert.EmertConfig`."""
+
+    dim: int  # LSTM hidden size
+    face_width: int  # ResNet-18 base width
+    face_size: int  # frames resized to face_size² inside the encoder (0 = keep)
+    lstm_layers: int
+    dropout: float  # on the pooled features before each head
+    epochs: int
+    batch_size: int
+    lr: float
+    weight_decay: float
+    optimizer: str
+    scheduler: str
+
+    def train_config(self) -> TrainConfig:
+        return TrainConfig(
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            lr=self.lr,
+            weight_decay=self.weight_decay,
+            optimizer=self.optimizer,
+            scheduler=self.scheduler,
+        )
+
+
+BASELINE_CONFIGS: dict[str, BaselineConfig] = {
+    name: BaselineConfig(**{f.name: getattr(cfg, f.name) for f in fields(BaselineConfig)})
+    for name, cfg in EMERT_CONFIGS.items()
+}
+
+
+@dataclass(frozen=True)
+class MajorityConfig:
+    """``batch_size`` for evaluation; ``logit`` is the majority class's logit (others are 0)."""
+
+    batch_size: int = 16
+    logit: float = 10.0
+
+
+class FaceBranch(nn.Module):
+    """Face frames → ResNet-18 per frame → mean over time → dropout → linear head."""
+
+    def __init__(self, cfg: BaselineConfig, num_outputs: int):
+        super().__init__()
+        self.encoder = FrameEncoder(cfg.face_width, cfg.face_size or None)
+        self.dropout = nn.Dropout(cfg.dropout)
+        self.head = nn.Linear(self.encoder.out_features, num_outputs)
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.head(self.dropout(self.encoder(batch["face"]).mean(1)))
+
+
+class EyeBranch(nn.Module):
+    """Eye features and gaze points → one LSTM each → [last step, mean] of both → head."""
+
+    def __init__(self, cfg: BaselineConfig, eye_features: int, num_outputs: int):
+        super().__init__()
+        self.eye = SequenceEncoder(eye_features, cfg.dim, cfg.lstm_layers)
+        self.gaze = SequenceEncoder(2, cfg.dim, cfg.lstm_layers)
+        self.dropout = nn.Dropout(cfg.dropout)
+        self.head = nn.Linear(4 * cfg.dim, num_outputs)
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        eye, gaze = self.eye(batch["eye"]), self.gaze(batch["gaze"])
+        pooled = torch.cat([eye[:, -1], eye.mean(1), gaze[:, -1], gaze.mean(1)], dim=1)
+        return self.head(self.dropout(pooled))
+
+
+class _BaselineModel(EmobenchModel):
+    def __init__(self, spec: ModelSpec, cfg: BaselineConfig):
+        super().__init__(spec.task, spec.num_outputs, cfg.train_config())
+        self.cfg = cfg
+        self.config_name = spec.config
+
+    def describe(self) -> dict:
+        info = super().describe()
+        info.update(config_name=self.config_name, settings=asdict(self.cfg))
+        return info
+
+
+class FaceOnly(_BaselineModel):
+    def __init__(self, spec: ModelSpec, cfg: BaselineConfig):
+        super().__init__(spec, cfg)
+        self.branch = FaceBranch(cfg, spec.num_outputs)
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {"output": head_output(self.branch(batch), self.task)}
+
+
+class EyeOnly(_BaselineModel):
+    def __init__(self, spec: ModelSpec, cfg: BaselineConfig):
+        super().__init__(spec, cfg)
+        self.branch = EyeBranch(cfg, spec.eye_features, spec.num_outputs)
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {"output": head_output(self.branch(batch), self.task)}
+
+
+class LateFusion(_BaselineModel):
+    def __init__(self, spec: ModelSpec, cfg: BaselineConfig):
+        super().__init__(spec, cfg)
+        self.face = FaceBranch(cfg, spec.num_outputs)
+        self.eye = EyeBranch(cfg, spec.eye_features, spec.num_outputs)
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        face = head_output(self.face(batch), self.task)
+        eye = head_output(self.eye(batch), self.task)
+        if self.task == "classification":
+            # log of the mean of the two softmax distributions
+            both = torch.stack([F.log_softmax(face, -1), F.log_softmax(eye, -1)])
+            output = torch.logsumexp(both, dim=0) - math.log(2.0)
+        else:
+            output = (face + eye) / 2
+        return {"output": output, "face_output": face, "eye_output": eye}
+
+    def loss(self, out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        target = batch["target"]
+        return self.task_loss(out["face_output"], target) + self.task_loss(
+            out["eye_output"], target
+        )
+
+
+class Majority(EmobenchModel):
+    """Predicts a constant learnt by :meth:`observe_targets`; has no parameters."""
+
+    trainable = False
+
+    def __init__(self, spec: ModelSpec, cfg: MajorityConfig):
+        train = TrainConfig(
+            epochs=0, batch_size=cfg.batch_size, lr=0.0, weight_decay=0.0, scheduler="none"
+        )
+        super().__init__(spec.task, spec.num_outputs, train)
+        self.cfg = cfg
+        self.config_name = spec.config
+        # the majority class (classification) or the training mean (regression)
+        self.register_buffer("constant", torch.zeros(()))
+
+    def observe_targets(self, targets: torch.Tensor) -> None:
+        targets = torch.as_tensor(targets)
+        if self.task == "classification":
+            counts = torch.bincount(targets.long().reshape(-1), minlength=self.num_outputs)
+            value = counts.argmax().float()  # ties → the lowest class index
+        else:
+            value = targets.float().mean()
+        self.constant.fill_(value.item())
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        if not batch:
+            raise ValueError("majority: the batch is empty, cannot tell its size")
+        size = next(iter(batch.values())).shape[0]
+        if self.task == "classification":
+            logits = torch.zeros(size, self.num_outputs, device=self.constant.device)
+            logits[:, int(self.constant.item())] = self.cfg.logit
+            return {"output": logits}
+        return {"output": self.constant.expand(size).clone()}
+
+    def describe(self) -> dict:
+        info = super().describe()
+        info.update(
+            config_name=self.config_name, settings=asdict(self.cfg), constant=self.constant.item()
+        )
+        return info
+
+
+def _baseline_config(name: str, spec: ModelSpec) -> BaselineConfig:
+    return configure(name, BASELINE_CONFIGS[spec.config], spec.overrides)
+
+
+@register_model("face-only", inputs=("face",))
+def face_only(spec: ModelSpec) -> FaceOnly:
+    """ResNet-18 over the face frames, mean over time, linear head."""
+    return FaceOnly(spec, _baseline_config("face-only", spec))
+
+
+@register_model("eye-only", inputs=("eye", "gaze"))
+def eye_only(spec: ModelSpec) -> EyeOnly:
+    """LSTMs over eye features and gaze points, pooled and concatenated, linear head."""
+    require_eye_features("eye-only", spec)
+    return EyeOnly(spec, _baseline_config("eye-only", spec))
+
+
+@register_model("late-fusion", inputs=("face", "eye", "gaze"))
+def late_fusion(spec: ModelSpec) -> LateFusion:
+    """face-only and eye-only trained jointly; their probabilities (or values) averaged."""
+    require_eye_features("late-fusion", spec)
+    return LateFusion(spec, _baseline_config("late-fusion", spec))
+
+
+@register_model("majority", inputs=())
+def majority(spec: ModelSpec) -> Majority:
+    """The most frequent training class (or the training mean); no parameters."""
+    return Majority(spec, configure("majority", MajorityConfig(), spec.overrides))

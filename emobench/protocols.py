@@ -1,0 +1,293 @@
+"""Protocols: versioned TOML files under ``protocols/<family>/<name>.toml`` (DESIGN §3.3).
+
+A protocol says which label is predicted from which inputs, how folds are built, how the
+validation part is carved from the training part (grouped by subject, never from the test
+fold), which metrics are computed and which one selects the checkpoint, and two kinds of
+numbers: ``[reported.<model>]`` from the literature and ``[reference.<model>]`` that this
+toolkit reproduces on the embedded miniature, with a tolerance, for ``emobench regress``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import GroupKFold, GroupShuffleSplit, LeaveOneGroupOut
+
+from emobench.errors import ProtocolError
+from emobench.metrics import METRICS
+
+SPLIT_SCHEMES = ("official_folds", "grouped_kfold", "loso")
+INPUTS = ("face", "eye", "gaze", "fixmap")
+
+
+def protocols_dir() -> Path:
+    """Installed wheels carry the protocols as package data; a checkout has them at the top."""
+    packaged = Path(__file__).parent / "_protocols"
+    return packaged if packaged.is_dir() else Path(__file__).parent.parent / "protocols"
+
+
+@dataclass(frozen=True)
+class Fold:
+    index: int  # 1-based, as the datasets number their folds
+    train: np.ndarray  # positions in the sample table
+    validation: np.ndarray
+    test: np.ndarray
+
+
+@dataclass(frozen=True)
+class Protocol:
+    name: str
+    version: int
+    family: str
+    dataset: str
+    title: str
+    task: str
+    label: str
+    classes: tuple[str, ...]
+    inputs: tuple[str, ...]
+    split: dict[str, Any]
+    validation: dict[str, Any]
+    sampling: dict[str, Any]
+    metrics: tuple[str, ...]
+    primary: str
+    aux_label: str | None = None
+    aux_classes: tuple[str, ...] = ()
+    paper_mapping: str = "unverified"
+    paper_note: str = ""
+    reported: dict[str, dict[str, Any]] = field(default_factory=dict)
+    reference: dict[str, dict[str, Any]] = field(default_factory=dict)
+    path: str = ""
+
+    @property
+    def id(self) -> str:
+        return f"{self.name}@{self.version}"
+
+    @property
+    def num_outputs(self) -> int:
+        return len(self.classes) if self.task == "classification" else 1
+
+    @property
+    def higher_is_better(self) -> bool:
+        return METRICS[self.primary].higher_is_better
+
+    # ---- labels -------------------------------------------------------------------------
+    def targets(self, samples: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """(positions with a usable label, target values). Unknown class names are an error."""
+        return _targets(self, samples, self.label, self.classes, self.task)
+
+    def aux_targets(self, samples: pd.DataFrame) -> np.ndarray | None:
+        if not self.aux_label:
+            return None
+        _, values = _targets(self, samples, self.aux_label, self.aux_classes, "classification")
+        return values
+
+    # ---- folds --------------------------------------------------------------------------
+    def folds(self, samples: pd.DataFrame, positions: np.ndarray) -> list[Fold]:
+        """Train / validation / test positions per fold; validation grouped by subject."""
+        subjects = samples["subject"].astype(str).to_numpy()
+        scheme = self.split["scheme"]
+        if scheme == "official_folds":
+            column = self.split.get("column", "fold")
+            fold_of = samples[column].to_numpy()
+            ids = sorted(int(v) for v in set(fold_of[positions]))
+            splits = [
+                (k, positions[fold_of[positions] != k], positions[fold_of[positions] == k])
+                for k in ids
+            ]
+        elif scheme == "grouped_kfold":
+            n = int(self.split.get("folds", 5))
+            # GroupKFold with shuffle (scikit-learn >= 1.6) keeps whole subjects together.
+            gkf = GroupKFold(n_splits=n, shuffle=True, random_state=int(self.split.get("seed", 0)))
+            splits = [
+                (k + 1, positions[tr], positions[te])
+                for k, (tr, te) in enumerate(gkf.split(positions, groups=subjects[positions]))
+            ]
+        elif scheme == "loso":
+            logo = LeaveOneGroupOut()
+            splits = [
+                (k + 1, positions[tr], positions[te])
+                for k, (tr, te) in enumerate(logo.split(positions, groups=subjects[positions]))
+            ]
+        else:
+            raise ProtocolError(f"{self.path}: unknown split scheme {scheme!r}")
+        folds = []
+        for k, train_part, test in splits:
+            train, validation = self._carve_validation(train_part, subjects, k)
+            _check_disjoint(self, k, subjects, train, validation, test)
+            folds.append(Fold(k, np.sort(train), np.sort(validation), np.sort(test)))
+        return folds
+
+    def _carve_validation(
+        self, train_part: np.ndarray, subjects: np.ndarray, fold: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        fraction = float(self.validation.get("fraction", 0.2))
+        seed = int(self.validation.get("seed", 0)) + fold
+        splitter = GroupShuffleSplit(n_splits=1, test_size=fraction, random_state=seed)
+        tr, va = next(splitter.split(train_part, groups=subjects[train_part]))
+        return train_part[tr], train_part[va]
+
+    def split_manifest(self, samples: pd.DataFrame, folds: list[Fold]) -> dict[str, Any]:
+        ids = samples["id"].astype(str).to_numpy()
+        return {
+            str(f.index): {
+                part: sorted(ids[getattr(f, part)].tolist())
+                for part in ("train", "validation", "test")
+            }
+            for f in folds
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items()}
+
+
+def split_digest(manifest: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(manifest, sort_keys=True).encode()).hexdigest()
+
+
+def _targets(
+    protocol: Protocol, samples: pd.DataFrame, column: str, classes: tuple[str, ...], task: str
+) -> tuple[np.ndarray, np.ndarray]:
+    if column not in samples.columns:
+        raise ProtocolError(
+            f"protocol {protocol.id} needs label {column!r}, the pack has "
+            f"{', '.join(c for c in samples.columns)}"
+        )
+    raw = samples[column]
+    if task == "classification":
+        values = raw.astype(str).to_numpy()
+        present = np.array([v not in ("", "nan") for v in values])
+        lookup = {c.lower(): i for i, c in enumerate(classes)}
+        unknown = sorted({v for v in values[present] if v.lower() not in lookup})
+        if unknown:
+            raise ProtocolError(
+                f"label {column!r} holds {unknown}, which are not among the classes of "
+                f"protocol {protocol.id}: {list(classes)}"
+            )
+        positions = np.flatnonzero(present)
+        return positions, np.array([lookup[v.lower()] for v in values[positions]], dtype=np.int64)
+    values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64)
+    positions = np.flatnonzero(~np.isnan(values))
+    return positions, values[positions].astype(np.float32)
+
+
+def _check_disjoint(protocol, fold, subjects, train, validation, test) -> None:
+    parts = {"train": train, "validation": validation, "test": test}
+    for a, b in (("train", "test"), ("validation", "test"), ("train", "validation")):
+        shared = set(subjects[parts[a]]) & set(subjects[parts[b]])
+        if shared:
+            raise ProtocolError(
+                f"protocol {protocol.id}, fold {fold}: subject(s) {sorted(shared)[:5]} are in "
+                f"both {a} and {b}"
+            )
+    if len(test) == 0 or len(train) == 0 or len(validation) == 0:
+        raise ProtocolError(f"protocol {protocol.id}, fold {fold}: an empty train/val/test part")
+
+
+# ---- loading and validation -------------------------------------------------------------
+_REQUIRED = ("name", "version", "dataset", "task", "label", "inputs", "split", "metrics")
+
+
+def load_protocol(name_or_path: str | Path) -> Protocol:
+    path = Path(name_or_path)
+    if path.suffix != ".toml":
+        matches = sorted(protocols_dir().glob(f"*/{name_or_path}.toml"))
+        if not matches:
+            raise ProtocolError(
+                f"no protocol named {name_or_path!r}; known: {', '.join(protocol_names())}"
+            )
+        path = matches[0]
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as err:
+        raise ProtocolError(f"{path}: cannot read protocol ({err})") from err
+    return _build(path, data)
+
+
+def _build(path: Path, data: dict[str, Any]) -> Protocol:
+    missing = [k for k in _REQUIRED if k not in data]
+    if missing:
+        raise ProtocolError(f"{path}: missing key(s) {missing}")
+    metrics = data["metrics"]
+    task = data["task"]
+    protocol = Protocol(
+        name=data["name"],
+        version=int(data["version"]),
+        family=data.get("family", path.parent.name),
+        dataset=data["dataset"],
+        title=data.get("title", data["name"]),
+        task=task,
+        label=data["label"],
+        classes=tuple(data.get("classes", ())),
+        inputs=tuple(data["inputs"]),
+        split=dict(data["split"]),
+        validation=dict(data.get("validation", {})),
+        sampling=dict(data.get("sampling", {})),
+        metrics=tuple(metrics["names"]),
+        primary=metrics["primary"],
+        aux_label=data.get("aux_label"),
+        aux_classes=tuple(data.get("aux_classes", ())),
+        paper_mapping=data.get("paper_mapping", "unverified"),
+        paper_note=data.get("paper_note", ""),
+        reported=dict(data.get("reported", {})),
+        reference=dict(data.get("reference", {})),
+        path=str(path),
+    )
+    problems = validate(protocol)
+    if problems:
+        raise ProtocolError(f"{path}: " + "; ".join(problems))
+    return protocol
+
+
+def validate(p: Protocol) -> list[str]:
+    problems = []
+    if p.path and Path(p.path).stem != p.name:
+        problems.append(f"name {p.name!r} differs from the file name")
+    if p.task not in ("classification", "regression"):
+        problems.append(f"task {p.task!r} is not classification or regression")
+    if p.task == "classification" and len(p.classes) < 2:
+        problems.append("a classification protocol needs at least two classes")
+    for m in p.metrics:
+        if m not in METRICS:
+            problems.append(f"unknown metric {m!r}")
+        elif METRICS[m].task != p.task:
+            problems.append(f"metric {m!r} is for {METRICS[m].task}, not {p.task}")
+    if p.primary not in p.metrics:
+        problems.append(f"primary metric {p.primary!r} is not in metrics")
+    unknown_inputs = set(p.inputs) - set(INPUTS)
+    if unknown_inputs:
+        problems.append(f"unknown inputs {sorted(unknown_inputs)}; known: {INPUTS}")
+    if p.split.get("scheme") not in SPLIT_SCHEMES:
+        problems.append(f"split scheme {p.split.get('scheme')!r} not in {SPLIT_SCHEMES}")
+    if p.validation.get("source", "train") != "train":
+        problems.append("validation must be carved from the training part")
+    if p.validation.get("group", "subject") != "subject":
+        problems.append("validation must be grouped by subject")
+    if p.aux_label and not p.aux_classes:
+        problems.append("aux_label needs aux_classes")
+    for model, ref in p.reference.items():
+        if "tolerance" not in ref:
+            problems.append(f"reference.{model} has no tolerance")
+        for key in ref:
+            if key in METRICS and key not in p.metrics:
+                problems.append(f"reference.{model}.{key} is not a metric of this protocol")
+        if not any(k in METRICS for k in ref):
+            problems.append(f"reference.{model} holds no metric value")
+    for model, rep in p.reported.items():
+        if "source" not in rep:
+            problems.append(f"reported.{model} has no source")
+    return problems
+
+
+def protocol_names() -> list[str]:
+    return sorted(p.stem for p in protocols_dir().glob("*/*.toml"))
+
+
+def all_protocols() -> list[Protocol]:
+    return [load_protocol(n) for n in protocol_names()]

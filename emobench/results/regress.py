@@ -1,0 +1,70 @@
+"""Regression checks: the reference numbers in each protocol file (``[reference.<model>]``,
+reproduced on the embedded miniature) against the newest matching results file."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from emobench.metrics import METRICS
+from emobench.protocols import Protocol
+from emobench.results.store import Run
+
+
+@dataclass(frozen=True)
+class Check:
+    protocol: str
+    model: str
+    metric: str
+    reference: float
+    tolerance: float
+    reproduced: float | None
+    results_file: str
+
+    @property
+    def delta(self) -> float | None:
+        return None if self.reproduced is None else self.reproduced - self.reference
+
+    @property
+    def ok(self) -> bool:
+        return self.reproduced is not None and abs(self.delta) <= self.tolerance + 1e-12
+
+
+def matching_run(runs: list[Run], model: str, reference: dict) -> Run | None:
+    """Newest validation-selected miniature run of this model with the reference's config/seed."""
+    candidates = [
+        r
+        for r in runs
+        if r.model == model
+        and r.config == reference.get("config", "small")
+        and r.record["seed"] == reference.get("seed", 0)
+        and r.selection == "validation"
+        and r.record["pack"].get("miniature")
+        and r.record.get("epochs_override") is None
+    ]
+    return max(candidates, key=lambda r: (r.created, r.path.name)) if candidates else None
+
+
+def check_protocol(
+    protocol: Protocol, runs: list[Run], run_missing: Callable[[str, dict], Run] | None = None
+) -> list[Check]:
+    checks = []
+    for model, reference in sorted(protocol.reference.items()):
+        run = matching_run(runs, model, reference)
+        if run is None and run_missing is not None:
+            run = run_missing(model, reference)
+        for metric, value in reference.items():
+            if metric not in METRICS:
+                continue
+            checks.append(
+                Check(
+                    protocol=protocol.id,
+                    model=model,
+                    metric=metric,
+                    reference=float(value),
+                    tolerance=float(reference["tolerance"]),
+                    reproduced=None if run is None else run.mean(metric),
+                    results_file="" if run is None else str(run.path),
+                )
+            )
+    return checks

@@ -1,0 +1,99 @@
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from emobench.cli import app
+
+runner = CliRunner()
+
+
+def run(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def test_help_has_examples():
+    for command in ("synth", "prepare", "info", "verify", "evaluate", "leaderboard", "regress"):
+        result = run(command, "--help")
+        assert result.exit_code == 0 and "Example" in result.output
+
+
+def test_prepare_info_verify(emer_raw, tmp_path):
+    pack = tmp_path / "emer.h5"
+    result = run("prepare", "emer", "--src", emer_raw, "--out", pack)
+    assert result.exit_code == 0, result.output
+    info = run("info", pack, "--json")
+    assert info.exit_code == 0
+    data = json.loads(info.output)
+    assert data["dataset"] == "emer" and data["n_samples"] >= 144
+    assert set(data["folds"]) == {"1", "2", "3", "4", "5"}
+    assert run("verify", pack).exit_code == 0
+    import h5py
+
+    with h5py.File(pack, "r+") as f:
+        f["eye/windows"][0, 0, 0] += 1.0
+    bad = run("verify", pack)
+    assert bad.exit_code == 1 and "sha256 mismatch" in bad.output
+
+
+def test_defaults_to_miniature_and_says_so(emer_pack):
+    result = run("info")
+    assert result.exit_code == 0 and "miniature" in result.output
+
+
+def test_bad_input_exit_code(tmp_path):
+    result = run("prepare", "emer", "--src", tmp_path / "nowhere", "--out", tmp_path / "p.h5")
+    assert result.exit_code == 2 and "raw EMER folder not found" in result.output
+    assert run("verify", tmp_path / "none.h5").exit_code == 2
+    assert run("evaluate", "--protocol", "p42").exit_code == 2
+
+
+def test_protocols_and_models_listing():
+    listing = run("protocols", "list")
+    assert listing.exit_code == 0 and all(f"p{i}" in listing.output for i in range(1, 8))
+    show = run("protocols", "show", "p3")
+    assert show.exit_code == 0 and 'label = "er7"' in show.output
+    assert run("protocols", "validate").exit_code == 0
+    models = run("models")
+    assert models.exit_code == 0 and "emert" in models.output
+
+
+def test_evaluate_leaderboard_regress(emer_pack, tmp_path, monkeypatch):
+    results = tmp_path / "results"
+    for model in ("majority", "eye-only"):
+        r = run(
+            "evaluate",
+            "--protocol",
+            "p3",
+            "--model",
+            model,
+            "--pack",
+            emer_pack,
+            "--epochs",
+            "2",
+            "--results",
+            results,
+        )
+        assert r.exit_code == 0, r.output
+    board = run("leaderboard", "--protocol", "p3", "--results", results)
+    assert board.exit_code == 0 and "majority" in board.output and "eye-only" in board.output
+    csv = run("leaderboard", "--protocol", "p3", "--format", "csv", "--results", results)
+    assert csv.output.splitlines()[0].startswith("model,")
+
+
+@pytest.mark.parametrize("shift,code", [(0.0, 0), (0.5, 1)])
+def test_regress_exit_code_follows_tolerance(emer_pack, tmp_path, shift, code):
+    from emobench.engine import evaluate
+    from emobench.pack import Pack
+    from emobench.protocols import load_protocol
+    from emobench.results.store import write_run
+
+    record, predictions = evaluate(load_protocol("p3"), "majority", Pack(emer_pack))
+    write_run(tmp_path / "results", record, predictions)
+    uar = record["summary"]["uar"]["mean"]
+    text = Path(load_protocol("p3").path).read_text()
+    text += f'\n[reference.majority]\nuar = {uar + shift}\ntolerance = 0.01\nconfig = "small"\n'
+    (tmp_path / "p3.toml").write_text(text)
+    result = run("regress", "--protocol", tmp_path / "p3.toml", "--results", tmp_path / "results")
+    assert result.exit_code == code, result.output

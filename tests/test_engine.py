@@ -1,0 +1,67 @@
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from emobench.engine import FeatureScaler, evaluate
+from emobench.errors import ProtocolError
+from emobench.models.registry import get_model_entry, model_names
+from emobench.pack import Pack
+from emobench.protocols import load_protocol, protocol_names
+from emobench.results.store import load_runs, write_run
+
+
+@pytest.mark.parametrize("name", protocol_names())
+def test_every_protocol_runs_end_to_end(name, emer_pack, tmp_path):
+    """Each protocol, with the majority baseline (fast) over all folds."""
+    protocol = load_protocol(name)
+    record, predictions = evaluate(protocol, "majority", Pack(emer_pack))
+    assert [f["fold"] for f in record["folds"]] == [1, 2, 3, 4, 5]
+    assert set(record["summary"]) == set(protocol.metrics)
+    assert len(predictions) == sum(f["n_test"] for f in record["folds"])
+    assert record["selection"] == "validation"
+    path = write_run(tmp_path, record, predictions)
+    assert json.loads(path.read_text())["predictions"].endswith(".predictions.csv")
+    assert load_runs(tmp_path, name)[0].model == "majority"
+
+
+@pytest.mark.parametrize("model", model_names())
+def test_every_model_trains_one_fold(model, emer_pack):
+    protocol = load_protocol("p3" if "classification" in get_model_entry(model).tasks else "p5")
+    record, predictions = evaluate(protocol, model, Pack(emer_pack), folds=[1], epochs=1)
+    assert record["folds"][0]["n_test"] == len(predictions)
+    assert np.isfinite(record["summary"][protocol.primary]["mean"])
+
+
+def test_same_seed_same_numbers_and_test_oracle_is_labelled(emer_pack):
+    protocol = load_protocol("p3")
+    pack = Pack(emer_pack)
+    a, pa = evaluate(protocol, "eye-only", pack, folds=[2], epochs=3, seed=1)
+    b, pb = evaluate(protocol, "eye-only", pack, folds=[2], epochs=3, seed=1)
+    assert a["summary"] == b["summary"]
+    assert (pa["prediction"] == pb["prediction"]).all()
+    c, _ = evaluate(protocol, "eye-only", pack, folds=[2], epochs=3, seed=1, select_on_test=True)
+    assert c["selection"] == "test-oracle"
+
+
+def test_intensity_protocol_trains_with_auxiliary_head(emer_pack):
+    record, _ = evaluate(load_protocol("p7"), "emert", Pack(emer_pack), folds=[1], epochs=1)
+    assert record["protocol"]["label"] == "fer_intensity"
+
+
+def test_scaler_uses_given_rows_only():
+    train = np.ones((4, 3, 2), np.float32)
+    train[:, :, 1] = np.arange(4)[:, None]
+    scaler = FeatureScaler.fit(train)
+    assert np.allclose(scaler.mean, [1.0, 1.5]) and scaler.std[0] == 1.0
+
+
+def test_mismatched_protocol_and_pack_is_refused(emer_pack, tmp_path):
+    text = (
+        Path(load_protocol("p3").path).read_text().replace('dataset = "emer"', 'dataset = "dfew"')
+    )
+    other = tmp_path / "p3.toml"
+    other.write_text(text)
+    with pytest.raises(ProtocolError, match="dataset"):
+        evaluate(load_protocol(other), "majority", Pack(emer_pack))
