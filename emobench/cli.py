@@ -60,21 +60,21 @@ def progress_bar(description: str):
         yield update
 
 
-def _say_miniature(what: str) -> None:
+def _say_miniature(what: str, dataset: str = "emer") -> None:
     console.print(
-        f"[yellow]No {what} given: using the embedded EMER miniature (synthetic data in the "
-        "official layout, built by `emobench synth emer`; not the real dataset).[/]"
+        f"[yellow]No {what} given: using the embedded {dataset} miniature (synthetic data in the "
+        f"official layout, built by `emobench synth {dataset}`; not the real dataset).[/]"
     )
 
 
-def _default_pack(dataset: str) -> Path:
+def _default_pack(dataset: str, apex: str = "annotated") -> Path:
     from emobench.miniature import miniature_pack
 
     with (
         progress_bar("synthesising miniature") as p_synth,
         progress_bar("preparing pack") as p_prep,
     ):
-        return miniature_pack(dataset, p_synth, p_prep)
+        return miniature_pack(dataset, p_synth, p_prep, apex=apex)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -107,25 +107,41 @@ def prepare(
     size: Annotated[int, typer.Option(help="Frame side in pixels.")] = 112,
     compression: Annotated[str | None, typer.Option(help="HDF5 compression: lzf or gzip.")] = None,
     strict: Annotated[bool, typer.Option(help="Fail instead of skipping bad samples.")] = False,
+    apex: Annotated[
+        str,
+        typer.Option(
+            help="Apex strategy for onset/apex/offset-coded clips: annotated, motion, motion-flow."
+        ),
+    ] = "annotated",
+    columns: Annotated[
+        str | None,
+        typer.Option(help="Coding-sheet headers, e.g. true_emotion=Context,expression=Shown."),
+    ] = None,
 ) -> None:
     """Turn a raw dataset into a verified pack (one HDF5 file).
 
     Example: [bold]emobench prepare emer --src raw/emer --out packs/emer.h5[/]
+    Example: [bold]emobench prepare masked --src raw/masked --out packs/m.h5 --apex motion[/]
     """
+    from emobench.datasets.coding_sheet import parse_column_mapping
+    from emobench.prepare.apex import apex_strategy_names
     from emobench.prepare.pipeline import PrepareSettings, prepare_dataset
 
     with friendly_errors():
         if src is None:
             from emobench.miniature import miniature_raw
 
-            _say_miniature("--src")
+            _say_miniature("--src", dataset)
             with progress_bar("synthesising miniature") as update:
                 src = miniature_raw(dataset, update)
         out_path = out_path or Path("packs") / f"{dataset}.h5"
-        settings = PrepareSettings(frames=frames, size=size, compression=compression)
+        if apex not in apex_strategy_names():  # fail before any work
+            raise EmobenchError(f"unknown apex strategy {apex!r}; known: {apex_strategy_names()}")
+        mapping = parse_column_mapping(columns) if columns else None
+        settings = PrepareSettings(frames=frames, size=size, compression=compression, apex=apex)
         with progress_bar(f"prepare {dataset}") as update:
             report = prepare_dataset(
-                dataset, src, out_path, settings, strict=strict, progress=update
+                dataset, src, out_path, settings, strict=strict, columns=mapping, progress=update
             )
     if report.restarted:
         console.print("[yellow]an unfinished earlier prepare was found and restarted cleanly[/]")
@@ -293,29 +309,60 @@ def evaluate(
             "--select-on-test", help="Pick the epoch on the test fold (labelled test-oracle)."
         ),
     ] = False,
+    apex: Annotated[
+        str,
+        typer.Option(help="Spotting protocols: the apex strategy whose miniature pack to score."),
+    ] = "motion",
     results: Annotated[Path, typer.Option(help="Results folder.")] = Path("results"),
 ) -> None:
     """Train and test a model under a protocol; write a results JSON and predictions.
 
     Example: [bold]emobench evaluate --protocol p3 --model emert --pack packs/emer.h5[/]
+    Example: [bold]emobench evaluate --protocol apex-spotting --apex motion[/]
     """
     with friendly_errors():
         record, path = _evaluate(
-            protocol, model, pack, seed, config, folds, epochs, select_on_test, results
+            protocol,
+            model,
+            pack,
+            seed=seed,
+            config=config,
+            folds=folds,
+            epochs=epochs,
+            select_on_test=select_on_test,
+            apex=apex,
+            results=results,
         )
     _print_run(record, path)
 
 
-def _evaluate(protocol, model, pack, seed, config, folds, epochs, select_on_test, results):
+def _evaluate(
+    protocol: str,
+    model: str,
+    pack: Path | None,
+    *,
+    seed: int = 0,
+    config: str = "small",
+    folds: str | None = None,
+    epochs: int | None = None,
+    select_on_test: bool = False,
+    apex: str = "motion",
+    results: Path = Path("results"),
+) -> tuple[dict, Path]:
     from emobench.engine import evaluate as run_evaluation
+    from emobench.engine import evaluate_spotting
     from emobench.pack import Pack
     from emobench.protocols import load_protocol
     from emobench.results.store import write_run
 
     proto = load_protocol(protocol)
+    spotting = proto.task == "spotting"
     if pack is None:
-        _say_miniature("--pack")
-        pack = _default_pack(proto.dataset)
+        _say_miniature("--pack", proto.dataset)
+        pack = _default_pack(proto.dataset, apex if spotting else "annotated")
+    if spotting:
+        record, predictions = evaluate_spotting(proto, Pack(pack))
+        return record, write_run(results, record, predictions)
     fold_list = [int(f) for f in folds.split(",")] if folds else None
     if select_on_test:
         console.print(
@@ -350,7 +397,7 @@ def _print_run(record: dict, path: Path) -> None:
     table.add_column("best epoch", justify="right")
     for f in record["folds"]:
         table.add_row(
-            str(f["fold"]), *[f"{f['test'][m]:.4f}" for m in metrics], str(f["best_epoch"])
+            str(f["fold"]), *[f"{f['test'][m]:.4f}" for m in metrics], str(f.get("best_epoch", ""))
         )
     table.add_row(
         "mean ± std",
@@ -416,15 +463,13 @@ def regress(
 
             def run_missing(model: str, ref: dict, proto=proto) -> Run:
                 record, path = _evaluate(
-                    proto.name,
+                    proto.path,
                     model,
                     None,
-                    ref.get("seed", 0),
-                    ref.get("config", "small"),
-                    None,
-                    None,
-                    False,
-                    results,
+                    seed=ref.get("seed", 0),
+                    config=ref.get("config", "small"),
+                    apex=model.removeprefix("apex-"),
+                    results=results,
                 )
                 return Run(path, json.loads(path.read_text()))
 

@@ -34,6 +34,8 @@ from emobench.protocols import Fold, Protocol, split_digest
 # Which pack array feeds which model input.
 INPUT_ARRAYS = {
     "face": "face/frames",
+    "apex": "face/apex",
+    "clip": "face/clip",
     "eye": "eye/windows",
     "gaze": "eye/gaze",
     "fixmap": "eye/fixation_map",
@@ -69,7 +71,12 @@ class FeatureScaler:
 
 
 class PackDataset(Dataset):
-    """Samples of a pack as the batches described in ``emobench.models.base``."""
+    """Samples of a pack as the batches described in ``emobench.models.base``.
+
+    Raw arrays are kept in memory after their first read, up to ``cache_bytes`` (training reads
+    every sample once per epoch; re-reading HDF5 each time costs about a fifth of a small
+    model's epoch). Each DataLoader worker holds its own cache.
+    """
 
     def __init__(
         self,
@@ -79,6 +86,7 @@ class PackDataset(Dataset):
         targets: np.ndarray,
         aux_targets: np.ndarray | None = None,
         scaler: FeatureScaler | None = None,
+        cache_bytes: int = 1 << 30,
     ):
         self.pack = pack
         self.positions = np.asarray(positions)
@@ -86,6 +94,19 @@ class PackDataset(Dataset):
         self.targets = targets
         self.aux = aux_targets
         self.scaler = scaler
+        self.cache_bytes = cache_bytes
+        self._cache: dict[tuple[str, int], np.ndarray] = {}
+        self._cached = 0
+
+    def _array(self, name: str, pos: int) -> np.ndarray:
+        key = (name, pos)
+        if key in self._cache:
+            return self._cache[key]
+        array = self.pack.get(INPUT_ARRAYS[name], pos)
+        if self._cached + array.nbytes <= self.cache_bytes:
+            self._cache[key] = array
+            self._cached += array.nbytes
+        return array
 
     def __len__(self) -> int:
         return len(self.positions)
@@ -94,9 +115,11 @@ class PackDataset(Dataset):
         pos = int(self.positions[i])
         item: dict[str, torch.Tensor] = {}
         for name in self.inputs:
-            array = self.pack.get(INPUT_ARRAYS[name], pos)
-            if name == "face":
+            array = self._array(name, pos)
+            if name in ("face", "clip"):
                 item[name] = torch.from_numpy(array).permute(0, 3, 1, 2).float().div_(255.0)
+            elif name == "apex":
+                item[name] = torch.from_numpy(array[0]).permute(2, 0, 1).float().div_(255.0)
             elif name == "eye":
                 x = self.scaler(array) if self.scaler is not None else array
                 item[name] = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
@@ -120,6 +143,7 @@ class FoldOutcome:
     epochs_run: int
     selection_score: float
     test: dict[str, float]
+    aux_test: dict[str, float] | None
     confusion: list[list[int]] | None
     predictions: pd.DataFrame
     seconds: float
@@ -143,11 +167,18 @@ def _check_fit(protocol: Protocol, model: str, pack: Pack) -> tuple[str, ...]:
             f"model {model!r} supports {list(entry.tasks)}, protocol {protocol.id} is "
             f"{protocol.task}"
         )
+    if entry.needs_aux and not (protocol.aux_label and protocol.task == "classification"):
+        raise ProtocolError(
+            f"model {model!r} trains a second head and needs a protocol with an aux_label; "
+            f"{protocol.id} has none"
+        )
     absent = [INPUT_ARRAYS[i] for i in entry.inputs if INPUT_ARRAYS[i] not in pack.keys]
     if absent:
         raise ProtocolError(f"{pack.path} lacks the array(s) {absent} that {model!r} needs")
-    if "face" in entry.inputs:
-        frames = pack.file()["face/frames"].shape[1]
+    for name in ("face", "clip"):
+        if name not in entry.inputs:
+            continue
+        frames = pack.file()[INPUT_ARRAYS[name]].shape[1]
         wanted = int(protocol.sampling.get("frames", frames))
         if frames != wanted:
             raise ProtocolError(
@@ -168,7 +199,9 @@ def model_spec(
         num_outputs=protocol.num_outputs,
         config=config,
         frames=int(protocol.sampling.get("frames", 8)),
-        frame_size=int(f["face/frames"].shape[2]) if "face/frames" in pack.keys else 0,
+        frame_size=next(
+            (int(f[k].shape[2]) for k in ("face/frames", "face/clip", "face/apex") if k in f), 0
+        ),
         eye_steps=int(windows[1]),
         eye_features=int(windows[2]),
         aux_classes=len(protocol.aux_classes) if protocol.aux_label else 0,
@@ -176,18 +209,27 @@ def model_spec(
     )
 
 
-def _predict(
-    model: torch.nn.Module, loader: DataLoader, task: str
-) -> tuple[np.ndarray, np.ndarray | None]:
+@dataclass(frozen=True)
+class Predictions:
+    values: np.ndarray  # class indices or regression values
+    proba: np.ndarray | None  # class probabilities (classification)
+    aux: np.ndarray | None  # auxiliary-head class indices, when the model has that head
+
+
+def _predict(model: torch.nn.Module, loader: DataLoader, task: str) -> Predictions:
     model.eval()
-    outputs = []
+    outputs, aux = [], []
     with torch.no_grad():
         for batch in loader:
-            outputs.append(model(batch)["output"])
+            out = model(batch)
+            outputs.append(out["output"])
+            if "aux_output" in out:
+                aux.append(out["aux_output"])
     out = torch.cat(outputs) if outputs else torch.empty(0)
+    aux_pred = torch.cat(aux).argmax(dim=1).numpy() if aux else None
     if task == "classification":
-        return out.argmax(dim=1).numpy(), torch.softmax(out, dim=1).numpy()
-    return out.reshape(-1).numpy(), None
+        return Predictions(out.argmax(dim=1).numpy(), torch.softmax(out, dim=1).numpy(), aux_pred)
+    return Predictions(out.reshape(-1).numpy(), None, aux_pred)
 
 
 def _optimizer(model: torch.nn.Module) -> tuple[torch.optim.Optimizer, Any]:
@@ -257,7 +299,7 @@ def run_fold(
                 opt.step()
             if sched is not None:
                 sched.step()
-            pred, _ = _predict(model, select_loader, protocol.task)
+            pred = _predict(model, select_loader, protocol.task).values
             score = compute_metrics([protocol.primary], select_set.targets, pred)[protocol.primary]
             if best_state is None or (score > best_score if higher else score < best_score):
                 best_epoch, best_score = epoch, score
@@ -266,11 +308,15 @@ def run_fold(
                 progress(epoch, n_epochs, f"fold {fold.index}")
         model.load_state_dict(best_state)
     else:
-        pred, _ = _predict(model, select_loader, protocol.task)
+        pred = _predict(model, select_loader, protocol.task).values
         best_score = compute_metrics([protocol.primary], select_set.targets, pred)[protocol.primary]
         n_epochs = 0
-    pred, proba = _predict(model, test_loader, protocol.task)
+    predictions = _predict(model, test_loader, protocol.task)
+    pred, proba = predictions.values, predictions.proba
     test_metrics = compute_metrics(list(protocol.metrics), test_set.targets, pred)
+    aux_metrics = None
+    if predictions.aux is not None and test_set.aux is not None:
+        aux_metrics = compute_metrics(list(protocol.aux_metrics), test_set.aux, predictions.aux)
     ids = pack.samples["id"].to_numpy()[fold.test]
     frame = pd.DataFrame(
         {
@@ -286,6 +332,11 @@ def run_fold(
         frame["prediction"] = [protocol.classes[int(p)] for p in pred]
         for k, name in enumerate(protocol.classes):
             frame[f"p_{name}"] = np.round(proba[:, k], 6)
+    if aux_metrics is not None:
+        frame[f"{protocol.aux_label}_target"] = [protocol.aux_classes[int(a)] for a in test_set.aux]
+        frame[f"{protocol.aux_label}_prediction"] = [
+            protocol.aux_classes[int(a)] for a in predictions.aux
+        ]
     return FoldOutcome(
         fold=fold.index,
         n_train=len(fold.train),
@@ -295,6 +346,7 @@ def run_fold(
         epochs_run=n_epochs,
         selection_score=float(best_score),
         test=test_metrics,
+        aux_test=aux_metrics,
         confusion=(
             confusion(test_set.targets, pred, protocol.num_outputs)
             if protocol.task == "classification"
@@ -354,16 +406,104 @@ def evaluate(
                 progress=progress,
             )
         )
-    summary = {
-        m: {
-            "mean": float(np.mean([o.test[m] for o in outcomes])),
-            "std": float(np.std([o.test[m] for o in outcomes])),
-        }
-        for m in protocol.metrics
-    }
+    summary = _summarise([o.test for o in outcomes])
+    aux_summary = _summarise([o.aux_test for o in outcomes if o.aux_test is not None])
     predictions = pd.concat([o.predictions for o in outcomes], ignore_index=True)
     model_probe = create_model(model_name, model_spec(protocol, pack, config, overrides))
-    record = {
+    model = {
+        **model_probe.describe(),
+        "name": model_name,
+        "config": config,
+        "overrides": dict(overrides or {}),
+    }
+    fold_records = [
+        {
+            "fold": o.fold,
+            "n_train": o.n_train,
+            "n_validation": o.n_validation,
+            "n_test": o.n_test,
+            "best_epoch": o.best_epoch,
+            "epochs_run": o.epochs_run,
+            "selection_score": o.selection_score,
+            "test": o.test,
+            "aux_test": o.aux_test,
+            "confusion": o.confusion,
+            "seconds": round(o.seconds, 3),
+        }
+        for o in outcomes
+    ]
+    record = _record(
+        protocol,
+        pack,
+        model=model,
+        seed=seed,
+        selection="test-oracle" if select_on_test else "validation",
+        epochs=epochs,
+        folds=fold_records,
+        summary=summary,
+        aux_summary=aux_summary,
+        manifest=manifest,
+        start=start,
+    )
+    return record, predictions
+
+
+def evaluate_spotting(protocol: Protocol, pack: Pack) -> tuple[dict[str, Any], pd.DataFrame]:
+    """Apex spotting: the apex frame the pack's strategy chose against the annotated one.
+
+    Nothing is trained, so there are no folds: every clip with an annotation is scored once.
+    """
+    start = time.perf_counter()
+    samples = pack.samples
+    if "apex_frame" not in samples.columns:
+        raise ProtocolError(
+            f"{pack.path} holds no chosen apex frames (prepare a coded-clip dataset)"
+        )
+    positions, annotated = protocol.targets(samples)
+    chosen = samples["apex_frame"].to_numpy(dtype=np.float64)[positions]
+    strategies = sorted(set(samples["apex_strategy"].astype(str)))
+    metrics = compute_metrics(list(protocol.metrics), annotated, chosen)
+    predictions = pd.DataFrame(
+        {
+            "id": samples["id"].to_numpy()[positions],
+            "subject": samples["subject"].to_numpy()[positions],
+            "target": annotated.astype(np.int64),
+            "prediction": chosen.astype(np.int64),
+            "error": (chosen - annotated).astype(np.int64),
+        }
+    )
+    record = _record(
+        protocol,
+        pack,
+        model={"name": f"apex-{'+'.join(strategies)}", "config": "none", "strategies": strategies},
+        seed=0,
+        selection="none (nothing trained)",
+        epochs=None,
+        folds=[{"fold": "all", "n_test": len(positions), "test": metrics}],
+        summary={m: {"mean": v, "std": 0.0} for m, v in metrics.items()},
+        aux_summary=None,
+        manifest={"all": sorted(predictions["id"].astype(str))},
+        start=start,
+    )
+    return record, predictions
+
+
+def _record(
+    protocol: Protocol,
+    pack: Pack,
+    *,
+    model: dict[str, Any],
+    seed: int,
+    selection: str,
+    epochs: int | None,
+    folds: list[dict[str, Any]],
+    summary: dict[str, Any],
+    aux_summary: dict[str, Any] | None,
+    manifest: dict[str, Any],
+    start: float,
+) -> dict[str, Any]:
+    """One results file (DESIGN §3.4)."""
+    return {
         "schema": "emobench.results/1",
         "protocol": {
             "name": protocol.name,
@@ -382,38 +522,32 @@ def evaluate(
             "miniature": bool(pack.steps.get("miniature", False)),
             "n_samples": len(pack),
         },
-        "model": {
-            **model_probe.describe(),
-            "name": model_name,
-            "config": config,
-            "overrides": dict(overrides or {}),
-        },
+        "model": model,
         "seed": seed,
-        "selection": "test-oracle" if select_on_test else "validation",
+        "selection": selection,
         "epochs_override": epochs,
         "primary": protocol.primary,
         "higher_is_better": protocol.higher_is_better,
-        "folds": [
-            {
-                "fold": o.fold,
-                "n_train": o.n_train,
-                "n_validation": o.n_validation,
-                "n_test": o.n_test,
-                "best_epoch": o.best_epoch,
-                "epochs_run": o.epochs_run,
-                "selection_score": o.selection_score,
-                "test": o.test,
-                "confusion": o.confusion,
-                "seconds": round(o.seconds, 3),
-            }
-            for o in outcomes
-        ],
+        "folds": folds,
         "summary": summary,
+        "aux_summary": aux_summary,
         "provenance": provenance(),
         "wall_time_s": round(time.perf_counter() - start, 3),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    return record, predictions
+
+
+def _summarise(per_fold: list[dict[str, float]]) -> dict[str, dict[str, float]] | None:
+    """Mean and population std over folds of every metric."""
+    if not per_fold:
+        return None
+    return {
+        m: {
+            "mean": float(np.mean([f[m] for f in per_fold])),
+            "std": float(np.std([f[m] for f in per_fold])),
+        }
+        for m in per_fold[0]
+    }
 
 
 def provenance() -> dict[str, Any]:

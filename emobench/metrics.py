@@ -18,7 +18,7 @@ from sklearn import metrics as skm
 class Metric:
     name: str
     title: str
-    task: str  # "classification" | "regression"
+    task: str  # "classification" | "regression" | "spotting"
     higher_is_better: bool
     fn: Callable[[np.ndarray, np.ndarray], float]
 
@@ -52,6 +52,14 @@ def _rmse(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     return float(skm.root_mean_squared_error(y_true, y_pred))
 
 
+def _within(frames: int) -> Callable[[np.ndarray, np.ndarray], float]:
+    def share(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+        # share of clips whose detected apex is within ±frames of the annotation
+        return float(np.mean(np.abs(np.asarray(y_pred) - np.asarray(y_true)) <= frames))
+
+    return share
+
+
 def concordance_correlation(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     """Lin's CCC = 2·cov(x, y) / (var(x) + var(y) + (mean(x) − mean(y))²), population moments."""
     x = np.asarray(y_true, dtype=np.float64)
@@ -72,6 +80,10 @@ METRICS: dict[str, Metric] = {
         Metric("mae", "MAE", "regression", False, _mae),
         Metric("rmse", "RMSE", "regression", False, _rmse),
         Metric("ccc", "CCC", "regression", True, concordance_correlation),
+        Metric("apex_mae", "apex MAE (frames)", "spotting", False, _mae),
+        Metric("apex_within1", "apex within ±1", "spotting", True, _within(1)),
+        Metric("apex_within2", "apex within ±2", "spotting", True, _within(2)),
+        Metric("apex_within3", "apex within ±3", "spotting", True, _within(3)),
     )
 }
 

@@ -46,9 +46,13 @@ def miniature_pack(
     dataset: str,
     progress_synth: Callable[[int, int], None] | None = None,
     progress_prepare: Callable[[int, int, str], None] | None = None,
+    *,
+    apex: str = "annotated",
 ) -> Path:
-    """The prepared miniature pack (default prepare settings), built on first use."""
-    path = miniature_dir(dataset) / f"{dataset}.h5"
+    """The prepared miniature pack (default prepare settings, the given apex strategy for
+    onset/apex/offset-coded datasets), built on first use."""
+    suffix = "" if apex == "annotated" else f"-apex-{apex}"
+    path = miniature_dir(dataset) / f"{dataset}{suffix}.h5"
     if path.exists():
         try:
             Pack(path)
@@ -56,5 +60,6 @@ def miniature_pack(
         except PackError:
             path.unlink()
     raw = miniature_raw(dataset, progress_synth)
-    prepare_dataset(dataset, raw, path, PrepareSettings(miniature=True), progress=progress_prepare)
+    settings = PrepareSettings(miniature=True, apex=apex)
+    prepare_dataset(dataset, raw, path, settings, progress=progress_prepare)
     return path

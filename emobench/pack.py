@@ -92,6 +92,8 @@ class PackWriter:
         self._hashes: dict[str, list[str]] = {}
         self._offsets: dict[str, list[int]] = {}
         self._attrs: dict[str, dict[str, Any]] = {}
+        self._datasets: dict[str, h5py.Dataset] = {}
+        self._used: dict[str, int] = {}  # rows written per dataset (capacity may be larger)
 
     def __enter__(self) -> PackWriter:
         return self
@@ -117,43 +119,45 @@ class PackWriter:
         self._rows.append(dict(row))
 
     def _append(self, key: str, a: np.ndarray, index: int) -> None:
-        if key in self.ragged:
-            if key not in self._h5:
-                self._h5.create_dataset(
-                    key,
-                    shape=(0, *a.shape[1:]),
-                    maxshape=(None, *a.shape[1:]),
-                    dtype=a.dtype,
-                    chunks=(max(1, a.shape[0]), *a.shape[1:]),
-                    compression=self.compression,
-                )
-                self._offsets[key] = [0]
-            ds = self._h5[key]
-            start = self._offsets[key][-1]
-            ds.resize(start + a.shape[0], axis=0)
-            ds[start:] = a
-            self._offsets[key].append(start + a.shape[0])
-            return
-        if key not in self._h5:
-            self._h5.create_dataset(
+        """Write one sample's array. Datasets grow by doubling (few h5py resizes) and are
+        trimmed to their exact length in ``finish``."""
+        ragged = key in self.ragged
+        ds = self._datasets.get(key)
+        if ds is None:
+            item = a.shape[1:] if ragged else a.shape
+            chunk = (max(1, a.shape[0]), *item) if ragged else (1, *item)
+            ds = self._h5.create_dataset(
                 key,
-                shape=(0, *a.shape),
-                maxshape=(None, *a.shape),
+                shape=(64 * chunk[0], *item),
+                maxshape=(None, *item),
                 dtype=a.dtype,
-                chunks=(1, *a.shape),
+                chunks=chunk,
                 compression=self.compression,
             )
-        ds = self._h5[key]
-        if ds.shape[1:] != a.shape:
+            self._datasets[key] = ds
+            self._used[key] = 0
+            if ragged:
+                self._offsets[key] = [0]
+        if not ragged and ds.shape[1:] != a.shape:
             raise PackError(f"array {key!r}: shape {a.shape} differs from earlier {ds.shape[1:]}")
-        ds.resize(index + 1, axis=0)
-        ds[index] = a
+        start = self._used[key]
+        stop = start + (a.shape[0] if ragged else 1)
+        if stop > ds.shape[0]:
+            ds.resize(max(stop, 2 * ds.shape[0]), axis=0)
+        if ragged:
+            ds[start:stop] = a
+            self._offsets[key].append(stop)
+        else:
+            ds[start] = a
+        self._used[key] = stop
 
     def finish(self, skipped: list[dict[str, str]] | None = None) -> str:
         """Write the sample table, hashes and digest, then rename into place. Returns the digest."""
         if not self._rows:
             self.abort()
             raise PackError(f"{self.path}: no sample could be prepared; nothing written")
+        for key, ds in self._datasets.items():
+            ds.resize(self._used[key], axis=0)
         table = _normalised_table(pd.DataFrame(self._rows))
         group = self._h5.create_group("samples")
         for column in table.columns:
@@ -169,7 +173,8 @@ class PackWriter:
                 _hash_name(key), data=np.array(digests, dtype=object), dtype=_STR
             )
         for key, attrs in self._attrs.items():
-            self._h5[key].attrs.update(attrs)
+            if key in self._h5:  # a prepare step may describe arrays a dataset does not have
+                self._h5[key].attrs.update(attrs)
         digest = content_digest(table, self._hashes)
         self._h5.attrs.update(
             n_samples=len(self._rows),

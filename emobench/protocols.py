@@ -23,8 +23,9 @@ from sklearn.model_selection import GroupKFold, GroupShuffleSplit, LeaveOneGroup
 from emobench.errors import ProtocolError
 from emobench.metrics import METRICS
 
-SPLIT_SCHEMES = ("official_folds", "grouped_kfold", "loso")
-INPUTS = ("face", "eye", "gaze", "fixmap")
+SPLIT_SCHEMES = ("official_folds", "grouped_kfold", "loso", "none")
+INPUTS = ("face", "eye", "gaze", "fixmap", "apex", "clip")
+TASKS = ("classification", "regression", "spotting")
 
 
 def protocols_dir() -> Path:
@@ -59,6 +60,7 @@ class Protocol:
     primary: str
     aux_label: str | None = None
     aux_classes: tuple[str, ...] = ()
+    aux_metrics: tuple[str, ...] = ("war", "uar", "mf1")  # for a model's auxiliary head
     paper_mapping: str = "unverified"
     paper_note: str = ""
     reported: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -233,6 +235,7 @@ def _build(path: Path, data: dict[str, Any]) -> Protocol:
         primary=metrics["primary"],
         aux_label=data.get("aux_label"),
         aux_classes=tuple(data.get("aux_classes", ())),
+        aux_metrics=tuple(data.get("aux_metrics", ("war", "uar", "mf1"))),
         paper_mapping=data.get("paper_mapping", "unverified"),
         paper_note=data.get("paper_note", ""),
         reported=dict(data.get("reported", {})),
@@ -249,8 +252,10 @@ def validate(p: Protocol) -> list[str]:
     problems = []
     if p.path and Path(p.path).stem != p.name:
         problems.append(f"name {p.name!r} differs from the file name")
-    if p.task not in ("classification", "regression"):
-        problems.append(f"task {p.task!r} is not classification or regression")
+    if p.task not in TASKS:
+        problems.append(f"task {p.task!r} is not one of {TASKS}")
+    if (p.task == "spotting") != (p.split.get("scheme") == "none"):
+        problems.append("spotting protocols, and only they, use split scheme 'none'")
     if p.task == "classification" and len(p.classes) < 2:
         problems.append("a classification protocol needs at least two classes")
     for m in p.metrics:
@@ -271,6 +276,9 @@ def validate(p: Protocol) -> list[str]:
         problems.append("validation must be grouped by subject")
     if p.aux_label and not p.aux_classes:
         problems.append("aux_label needs aux_classes")
+    for m in p.aux_metrics:
+        if m not in METRICS or METRICS[m].task != "classification":
+            problems.append(f"aux metric {m!r} is not a classification metric")
     for model, ref in p.reference.items():
         if "tolerance" not in ref:
             problems.append(f"reference.{model} has no tolerance")

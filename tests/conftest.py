@@ -42,3 +42,17 @@ def emer_copy(emer_raw, tmp_path) -> Path:
     dst = tmp_path / "emer"
     shutil.copytree(emer_raw, dst)
     return dst
+
+
+@pytest.fixture(scope="session")
+def masked_pack(emobench_home) -> Path:
+    from emobench.miniature import miniature_pack
+
+    return miniature_pack("masked")
+
+
+@pytest.fixture(scope="session")
+def casme2_pack(emobench_home) -> Path:
+    from emobench.miniature import miniature_pack
+
+    return miniature_pack("casme2", apex="motion")

@@ -4,7 +4,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from emobench.engine import FeatureScaler, evaluate
+from emobench.engine import FeatureScaler, evaluate, evaluate_spotting
 from emobench.errors import ProtocolError
 from emobench.models.registry import get_model_entry, model_names
 from emobench.pack import Pack
@@ -13,11 +13,19 @@ from emobench.results.store import load_runs, write_run
 
 
 @pytest.mark.parametrize("name", protocol_names())
-def test_every_protocol_runs_end_to_end(name, emer_pack, tmp_path):
-    """Each protocol, with the majority baseline (fast) over all folds."""
+def test_every_protocol_runs_end_to_end(name, request, tmp_path):
+    """Each protocol over all its folds: the majority baseline (fast), or apex spotting."""
     protocol = load_protocol(name)
-    record, predictions = evaluate(protocol, "majority", Pack(emer_pack))
-    assert [f["fold"] for f in record["folds"]] == [1, 2, 3, 4, 5]
+    pack = Pack(request.getfixturevalue(f"{protocol.dataset}_pack"))
+    if protocol.task == "spotting":
+        record, predictions = evaluate_spotting(protocol, pack)
+        assert record["folds"][0]["n_test"] == len(predictions) > 0
+        assert 0.0 <= record["summary"]["apex_within2"]["mean"] <= 1.0
+        return
+    record, predictions = evaluate(protocol, "majority", pack)
+    assert len(record["folds"]) == len(
+        protocol.folds(pack.samples, protocol.targets(pack.samples)[0])
+    )
     assert set(record["summary"]) == set(protocol.metrics)
     assert len(predictions) == sum(f["n_test"] for f in record["folds"])
     assert record["selection"] == "validation"
@@ -26,10 +34,21 @@ def test_every_protocol_runs_end_to_end(name, emer_pack, tmp_path):
     assert load_runs(tmp_path, name)[0].model == "majority"
 
 
+def fitting_protocol(model: str):
+    """The first protocol that provides every input the model consumes and suits its task."""
+    entry = get_model_entry(model)
+    for name in protocol_names():
+        protocol = load_protocol(name)
+        if set(entry.inputs) <= set(protocol.inputs) and protocol.task in entry.tasks:
+            return protocol
+    raise AssertionError(f"no protocol can evaluate {model!r}")
+
+
 @pytest.mark.parametrize("model", model_names())
-def test_every_model_trains_one_fold(model, emer_pack):
-    protocol = load_protocol("p3" if "classification" in get_model_entry(model).tasks else "p5")
-    record, predictions = evaluate(protocol, model, Pack(emer_pack), folds=[1], epochs=1)
+def test_every_model_trains_one_fold(model, request):
+    protocol = fitting_protocol(model)
+    pack = request.getfixturevalue(f"{protocol.dataset}_pack")
+    record, predictions = evaluate(protocol, model, Pack(pack), folds=[1], epochs=1)
     assert record["folds"][0]["n_test"] == len(predictions)
     assert np.isfinite(record["summary"][protocol.primary]["mean"])
 

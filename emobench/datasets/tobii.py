@@ -323,12 +323,10 @@ def _read_text_table(path: Path) -> pd.DataFrame:
         try:
             with path.open(encoding=encoding) as handle:
                 first_line = handle.readline()
+            # Let pandas infer numbers (fast); columns written with a decimal comma stay text
+            # and are converted by _numbers().
             return pd.read_csv(
-                path,
-                sep=_separator(first_line),
-                dtype=str,
-                encoding=encoding,
-                low_memory=False,
+                path, sep=_separator(first_line), encoding=encoding, low_memory=False
             )
         except UnicodeDecodeError:
             continue

@@ -120,9 +120,9 @@ EMERT_CONFIGS: dict[str, EmertConfig] = {
     ),
     # the same structure, scaled to train on the miniature in seconds on a laptop CPU
     "small": EmertConfig(
-        dim=32,
+        dim=64,
         face_width=8,
-        face_size=48,
+        face_size=56,
         lstm_layers=3,
         dropout=0.5,
         depth=2,
@@ -136,9 +136,9 @@ EMERT_CONFIGS: dict[str, EmertConfig] = {
         beta=0.01,
         fixmap_channels=8,
         fixmap_grid=4,
-        epochs=30,
+        epochs=14,
         batch_size=16,
-        lr=2e-3,
+        lr=4e-3,
         weight_decay=1e-4,
         optimizer="adamw",
         scheduler="cosine",

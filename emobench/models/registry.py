@@ -43,13 +43,18 @@ class ModelEntry:
     inputs: tuple[str, ...]
     tasks: tuple[str, ...]
     summary: str
+    needs_aux: bool = False  # trains an auxiliary head: the protocol must name an aux_label
 
 
 _MODELS: dict[str, ModelEntry] = {}
 
 
 def register_model(
-    name: str, *, inputs: tuple[str, ...], tasks: tuple[str, ...] = TASKS
+    name: str,
+    *,
+    inputs: tuple[str, ...],
+    tasks: tuple[str, ...] = TASKS,
+    needs_aux: bool = False,
 ) -> Callable[[Callable[[ModelSpec], Any]], Callable[[ModelSpec], Any]]:
     def wrap(factory: Callable[[ModelSpec], Any]) -> Callable[[ModelSpec], Any]:
         if name in _MODELS:
@@ -58,9 +63,8 @@ def register_model(
         if unknown:
             raise ValueError(f"model {name!r}: unknown tasks {sorted(unknown)}")
         doc = (factory.__doc__ or "").strip().splitlines()
-        _MODELS[name] = ModelEntry(
-            name, factory, tuple(inputs), tuple(tasks), doc[0] if doc else ""
-        )
+        summary = doc[0] if doc else ""
+        _MODELS[name] = ModelEntry(name, factory, tuple(inputs), tuple(tasks), summary, needs_aux)
         return factory
 
     return wrap
@@ -68,6 +72,7 @@ def register_model(
 
 def _load_all() -> None:
     import emobench.models.baselines  # noqa: F401
+    import emobench.models.dsid  # noqa: F401
     import emobench.models.emert  # noqa: F401
 
 

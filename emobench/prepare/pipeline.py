@@ -18,17 +18,22 @@ before anything is written. The raw folder is only ever read.
 
 from __future__ import annotations
 
+import multiprocessing
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+import cv2
 import numpy as np
 
+from emobench.datasets.coding_sheet import list_numbered_frames
 from emobench.datasets.registry import MINIATURE_MARKER, get_adapter
 from emobench.datasets.sample import Sample, Skip
 from emobench.datasets.tobii import read_tobii_export
 from emobench.errors import EmobenchError, InputError
 from emobench.pack import PackWriter
+from emobench.prepare.apex import prepare_apex_sample
 from emobench.prepare.eyes import (
     SERIES_COLUMNS,
     SERIES_UNITS,
@@ -37,7 +42,7 @@ from emobench.prepare.eyes import (
     EyeSettings,
     process_gaze_recording,
 )
-from emobench.prepare.video import SampledClip, sample_frame_folder, sample_video
+from emobench.prepare.video import sample_frame_folder, sample_video
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,7 @@ class PrepareSettings:
     frames: int = 8
     size: int = 112
     compression: str | None = None  # None (fastest) | "lzf" | "gzip"
+    apex: str = "annotated"  # apex strategy for onset/apex/offset-coded clips
     miniature: bool = False  # True when the source is emobench's synthetic miniature
     eye: EyeSettings = field(default_factory=EyeSettings)
 
@@ -73,14 +79,46 @@ class StrictModeError(EmobenchError):
         super().__init__(f"--strict: {len(skips)} sample(s) would be skipped:\n{lines}{more}")
 
 
-def _face_arrays(clip: SampledClip) -> dict[str, np.ndarray]:
-    return {"face/frames": clip.frames}
+def _apex_arrays(
+    root: Path, sample: Sample, settings: PrepareSettings
+) -> tuple[dict[str, np.ndarray], dict]:
+    """Apex image and onset → apex clip of a coded clip, and what the apex strategy chose."""
+    a = sample.annotations
+    if "face_frames_dir" in sample.media:
+        folder = root / sample.media["face_frames_dir"]
+        listing = list_numbered_frames(folder)
+        frames: list[Path] | Path = [folder / name for name in listing.names]
+        first = listing.numbers[0] if listing.numbers else 1
+    else:
+        frames, first = root / sample.media["face_video"], 1
+    arrays, result = prepare_apex_sample(
+        frames,
+        int(a["onset"]),
+        int(a["apex"]),
+        int(a["offset"]),
+        int(a.get("first_frame", first)),
+        strategy=settings.apex,
+        t=settings.frames,
+        size=settings.size,
+    )
+    row = {
+        "apex_frame": result.frame_number,
+        "apex_index": result.index,
+        "apex_strategy": result.strategy,
+        "apex_score": float(result.score),
+        "apex_face_found": "" if result.face_found is None else str(result.face_found),
+    }
+    return arrays, row
 
 
 def prepare_sample(
     root: Path, sample: Sample, settings: PrepareSettings
-) -> tuple[dict[str, np.ndarray], bool]:
-    """All pack arrays of one sample, and whether its clip was padded. Raises InputError."""
+) -> tuple[dict[str, np.ndarray], bool, dict]:
+    """All pack arrays of one sample, whether its clip was padded, and extra table columns.
+    Raises InputError naming the file."""
+    if "apex" in sample.annotations:
+        arrays, row = _apex_arrays(root, sample, settings)
+        return arrays, False, row
     arrays: dict[str, np.ndarray] = {}
     padded = False
     if "face_video" in sample.media:
@@ -92,7 +130,7 @@ def prepare_sample(
     else:
         clip = None
     if clip is not None:
-        arrays.update(_face_arrays(clip))
+        arrays["face/frames"] = clip.frames
         padded = clip.padded
     if "eye_table" in sample.media:
         recording = read_tobii_export(root / sample.media["eye_table"])
@@ -105,7 +143,38 @@ def prepare_sample(
                 "eye/fixation_map": eye.fixation_map,
             }
         )
-    return arrays, padded
+    return arrays, padded, {}
+
+
+def _worker_init() -> None:
+    # One OpenCV thread per worker process: the workers already fill the cores.
+    cv2.setNumThreads(1)
+
+
+def _prepare_job(job: tuple) -> tuple:
+    """Worker side of prepare: one sample's arrays, or the file and problem that skip it.
+    Takes and returns plain tuples so that it crosses process boundaries."""
+    root, sid, subject, source, media, labels, annotations, settings = job
+    sample = Sample(sid, subject, source, media, labels, annotations)
+    try:
+        arrays, padded, extra = prepare_sample(root, sample, settings)
+    except InputError as err:
+        return None, (err.path, err.problem)
+    return (arrays, padded, extra), None
+
+
+def _jobs(root: Path, samples: list[Sample], settings: PrepareSettings):
+    for s in samples:
+        yield (
+            root,
+            s.id,
+            s.subject,
+            s.source,
+            dict(s.media),
+            dict(s.labels),
+            dict(s.annotations),
+            settings,
+        )
 
 
 def _row(sample: Sample) -> dict:
@@ -119,13 +188,21 @@ def prepare_dataset(
     settings: PrepareSettings | None = None,
     *,
     strict: bool = False,
+    columns: dict[str, str] | None = None,
+    workers: int = 1,
     progress: Callable[[int, int, str], None] | None = None,
 ) -> PrepareReport:
+    """Prepare every sample of ``src`` into the pack ``out``.
+
+    ``workers`` > 1 decodes and extracts features in that many spawned processes (worth it
+    for large real datasets; spawning costs about a second); results are written in sample
+    order, so the pack does not depend on the number of workers."""
     settings = settings or PrepareSettings()
     root = Path(src)
     if (root / MINIATURE_MARKER).is_file() and not settings.miniature:
         settings = replace(settings, miniature=True)
-    adapter = get_adapter(dataset)(root)
+    adapter_cls = get_adapter(dataset)
+    adapter = adapter_cls(root, columns=columns) if columns else adapter_cls(root)
     samples, skips = adapter.scan()
     if strict and skips:
         raise StrictModeError(skips)
@@ -135,32 +212,52 @@ def prepare_dataset(
     writer = PackWriter(
         out,
         dataset=dataset,
-        variant=f"frames={settings.frames},size={settings.size}",
+        variant=_variant(settings, any("apex" in s.annotations for s in samples)),
         source_digest=adapter.source_digest(samples),
         steps=settings.as_dict(),
         ragged=("eye/series",),
         compression=settings.compression,
     )
     padded = prepared = 0
-    with writer:
-        for i, sample in enumerate(samples):
-            try:
-                arrays, was_padded = prepare_sample(root, sample, settings)
-            except InputError as err:
-                skips.append(Skip(sample.id, _relative(err.path, root), err.problem))
-                if strict:
-                    raise StrictModeError(skips) from err
-            else:
-                writer.add(_row(sample), arrays)
-                padded += was_padded
-                prepared += 1
-            if progress:
-                progress(i + 1, len(samples), sample.id)
-        _describe_arrays(writer, settings)
-        digest = writer.finish([s.as_dict() for s in skips])
+    pool = (
+        ProcessPoolExecutor(
+            workers, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_init
+        )
+        if workers > 1 and len(samples) > 1
+        else None
+    )
+    results = (
+        pool.map(_prepare_job, _jobs(root, samples, settings), chunksize=4)
+        if pool
+        else map(_prepare_job, _jobs(root, samples, settings))
+    )
+    try:
+        with writer:
+            for i, (sample, (done, failure)) in enumerate(zip(samples, results, strict=True)):
+                if failure is not None:
+                    skips.append(Skip(sample.id, _relative(failure[0], root), failure[1]))
+                    if strict:
+                        raise StrictModeError(skips)
+                else:
+                    arrays, was_padded, extra = done
+                    writer.add({**_row(sample), **extra}, arrays)
+                    padded += was_padded
+                    prepared += 1
+                if progress:
+                    progress(i + 1, len(samples), sample.id)
+            _describe_arrays(writer, settings)
+            digest = writer.finish([s.as_dict() for s in skips])
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
     return PrepareReport(
         out, digest, prepared, skips, padded, adapter_unknown(adapter), writer.restarted
     )
+
+
+def _variant(settings: PrepareSettings, coded_clips: bool) -> str:
+    variant = f"frames={settings.frames},size={settings.size}"
+    return f"{variant},apex={settings.apex}" if coded_clips else variant
 
 
 def adapter_unknown(adapter) -> list[str]:
@@ -176,6 +273,17 @@ def _relative(path: str, root: Path) -> str:
 
 def _describe_arrays(writer: PackWriter, settings: PrepareSettings) -> None:
     eye = settings.eye
+    described = {
+        "face/apex": {"layout": "1,H,W,C", "color": "RGB", "strategy": settings.apex},
+        "face/clip": {
+            "layout": "T,H,W,C",
+            "color": "RGB",
+            "frames": settings.frames,
+            "sampling": "onset to chosen apex, both included, evenly spaced",
+        },
+    }
+    for key, attrs in described.items():
+        writer.set_attrs(key, attrs)
     writer.set_attrs(
         "face/frames",
         {

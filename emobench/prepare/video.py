@@ -55,58 +55,61 @@ def _open(path: Path) -> cv2.VideoCapture:
     return cap
 
 
-def _decode_at(path: Path, wanted: np.ndarray, size: int) -> tuple[dict[int, np.ndarray], int]:
-    """Decode sequentially; keep the frames whose index is in ``wanted``. Returns frames, count."""
-    cap = _open(path)
+def _decode_at(
+    cap: cv2.VideoCapture, path: Path, wanted: np.ndarray, size: int
+) -> tuple[dict[int, np.ndarray], int]:
+    """Decode sequentially from an open capture; keep the frames whose index is in ``wanted``.
+    Returns the kept frames and how many frames were grabbed."""
     keep = set(int(i) for i in wanted)
     last = max(keep)
     frames: dict[int, np.ndarray] = {}
     index = 0
-    try:
-        while index <= last:
-            if not cap.grab():
-                break
-            if index in keep:
-                ok, frame = cap.retrieve()
-                if not ok or frame is None:
-                    raise InputError(path, f"frame {index} does not decode")
-                frames[index] = to_square_rgb(frame, size)
-            index += 1
-    finally:
-        cap.release()
+    while index <= last:
+        if not cap.grab():
+            break
+        if index in keep:
+            ok, frame = cap.retrieve()
+            if not ok or frame is None:
+                raise InputError(path, f"frame {index} does not decode")
+            frames[index] = to_square_rgb(frame, size)
+        index += 1
     return frames, index
 
 
-def video_frame_count(path: Path) -> int:
+def sample_video(path: str | Path, t: int = 8, size: int = 112) -> SampledClip:
+    """T frames uniformly over the clip, resized to size×size, RGB uint8.
+
+    The video is opened once: its declared frame count picks the frames. Only when the
+    container over-states (or does not state) its length is it decoded again, over the frames
+    that really exist.
+    """
+    path = Path(path)
     cap = _open(path)
     try:
-        return int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+        declared = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+        if declared > 0:
+            wanted = uniform_indices(declared, t)
+            frames, _ = _decode_at(cap, path, wanted, size)
+            if len(frames) == len(set(wanted.tolist())):
+                return SampledClip(_stack(frames, wanted), declared, tuple(wanted.tolist()))
     finally:
         cap.release()
-
-
-def sample_video(path: str | Path, t: int = 8, size: int = 112) -> SampledClip:
-    """T frames uniformly over the clip, resized to size×size, RGB uint8."""
-    path = Path(path)
-    declared = video_frame_count(path)
-    if declared <= 0:
-        declared = _count_by_decoding(path)
-    if declared <= 0:
+    actual = _count_by_decoding(path)
+    if actual <= 0:
         raise InputError(path, "no decodable video frames")
-    wanted = uniform_indices(declared, t)
-    frames, decoded = _decode_at(path, wanted, size)
+    wanted = uniform_indices(actual, t)
+    cap = _open(path)
+    try:
+        frames, _ = _decode_at(cap, path, wanted, size)
+    finally:
+        cap.release()
     if len(frames) < len(set(wanted.tolist())):
-        # The container over-stated its length: sample again over the frames that exist.
-        actual = decoded if decoded > 0 else _count_by_decoding(path)
-        if actual <= 0:
-            raise InputError(path, "no decodable video frames")
-        wanted = uniform_indices(actual, t)
-        frames, _ = _decode_at(path, wanted, size)
-        declared = actual
-        if len(frames) < len(set(wanted.tolist())):
-            raise InputError(path, f"only {len(frames)} of {actual} frames decode")
-    stack = np.stack([frames[int(i)] for i in wanted])
-    return SampledClip(stack, declared, tuple(int(i) for i in wanted))
+        raise InputError(path, f"only {len(frames)} of {actual} frames decode")
+    return SampledClip(_stack(frames, wanted), actual, tuple(wanted.tolist()))
+
+
+def _stack(frames: dict[int, np.ndarray], wanted: np.ndarray) -> np.ndarray:
+    return np.stack([frames[int(i)] for i in wanted])
 
 
 def _count_by_decoding(path: Path) -> int:

@@ -38,7 +38,7 @@ def matching_run(runs: list[Run], model: str, reference: dict) -> Run | None:
         if r.model == model
         and r.config == reference.get("config", "small")
         and r.record["seed"] == reference.get("seed", 0)
-        and r.selection == "validation"
+        and r.selection != "test-oracle"
         and r.record["pack"].get("miniature")
         and r.record.get("epochs_override") is None
     ]

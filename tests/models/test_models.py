@@ -12,6 +12,7 @@ import torch
 
 from emobench.errors import ProtocolError
 from emobench.models.backbones import GradientReversal, ResNet18
+from emobench.models.emert import EMERT_CONFIGS
 from emobench.models.registry import ModelSpec, create_model, get_model_entry, model_names
 
 CLASSES = 7
@@ -33,6 +34,8 @@ def make_batch(
         "face": lambda: torch.rand(n, t, 3, side, side, generator=g),
         "eye": lambda: torch.randn(n, steps, s["eye_features"], generator=g),
         "gaze": lambda: torch.rand(n, steps, 2, generator=g) - 0.5,
+        "apex": lambda: torch.rand(n, 3, side, side, generator=g),
+        "clip": lambda: torch.rand(n, t, 3, side, side, generator=g),
         "fixmap": lambda: torch.softmax(torch.randn(n, 24 * 24, generator=g), 1).reshape(
             n, 1, 24, 24
         ),
@@ -42,6 +45,7 @@ def make_batch(
         batch["target"] = torch.randint(0, CLASSES, (n,), generator=g)
     else:
         batch["target"] = torch.rand(n, generator=g) * 2 - 1
+    batch["aux_target"] = torch.randint(0, CLASSES, (n,), generator=g)
     return batch
 
 
@@ -52,7 +56,7 @@ def test_model_forward_backward_step(name: str, task: str) -> None:
     if task not in entry.tasks:
         pytest.skip(f"{name} does not support {task}")
     torch.manual_seed(0)
-    model = create_model(name, make_spec(task))
+    model = create_model(name, make_spec(task, aux_classes=CLASSES if entry.needs_aux else 0))
     batch = make_batch(entry.inputs, task)
     model.observe_targets(batch["target"])
     json.dumps(model.describe())  # the results file stores it
@@ -122,7 +126,7 @@ def test_emert_default_loss_weights_and_discriminators() -> None:
 def test_overrides_apply_and_unknown_keys_are_refused() -> None:
     model = create_model("emert", make_spec("classification", overrides={"dim": 16, "heads": 1}))
     assert model.cfg.dim == 16 and model.head.in_features == 4
-    assert model.train_config.epochs == 30
+    assert model.train_config.epochs == EMERT_CONFIGS["small"].epochs
     model = create_model("eye-only", make_spec("classification", overrides={"epochs": 3}))
     assert model.train_config.epochs == 3
     with pytest.raises(ProtocolError, match="no_such_key"):

@@ -18,18 +18,13 @@ so the bytes do not depend on the order in which samples are written.
 
 from __future__ import annotations
 
-import io
 import shutil
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 import cv2
 import numpy as np
-import openpyxl
-from openpyxl.writer.excel import ExcelWriter
 
 from emobench.datasets.emer import (
     CLASSES_3,
@@ -55,6 +50,7 @@ from emobench.datasets.synth.face_renderer import (
     pose_track,
     render_face,
 )
+from emobench.datasets.synth.workbook import write_workbook
 from emobench.errors import EmobenchError, InputError
 
 THREE_CLASS: dict[str, str] = {
@@ -129,8 +125,6 @@ STIMULUS_IS_FELT = 0.9  # fraction of samples with ER == stimulus emotion (exact
 DISAGREEMENT = 0.3  # fraction of samples with FER != ER (exact, rounded)
 THREE_CLASS_OFF_MAPPING = 0.03  # fraction of samples whose 3-class label breaks the mapping
 FER_INTENSITY_RANGE = (1.5, 3.0)
-_FIXED_TIME = datetime(2024, 1, 1)
-_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
 # Streams of the seed: one per purpose, so adding one never shifts another.
 _PLAN, _FACE, _EYE, _SUBJECT = 0, 1, 2, 3
@@ -352,30 +346,8 @@ def _valence_arousal(
 
 
 def _write_label_sheet(path: Path, samples: list[EmerSample]) -> None:
-    wb = openpyxl.Workbook()
-    ws = wb.active
-    ws.title = "labels"
-    ws.append(list(LABEL_SHEET_COLUMNS))
-    for sample in samples:
-        ws.append(sample.label_row())
-    wb.properties.creator = "emobench synth"
-    wb.properties.created = _FIXED_TIME
-    wb.properties.modified = _FIXED_TIME
-    # ExcelWriter directly: openpyxl's save() would stamp the current time as "modified".
-    raw = io.BytesIO()
-    with zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED) as archive:
-        ExcelWriter(wb, archive).write_data()
-    _write_zip_without_timestamps(raw.getvalue(), path)
-
-
-def _write_zip_without_timestamps(data: bytes, path: Path) -> None:
-    """Re-pack a zip with every entry dated 1980-01-01, in the original entry order."""
-    with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(path, "w") as dst:
-        for name in src.namelist():
-            info = zipfile.ZipInfo(name, date_time=_ZIP_TIME)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.external_attr = 0o644 << 16
-            dst.writestr(info, src.read(name))
+    rows = [list(LABEL_SHEET_COLUMNS)] + [sample.label_row() for sample in samples]
+    write_workbook(path, rows, title="labels")
 
 
 def _write_split(path: Path, samples: list[EmerSample]) -> None:

@@ -62,6 +62,9 @@ EMOTION_AUS: dict[str, dict[str, float]] = {
 }
 """Prototype action units per emotion at full intensity (EMFACS-style)."""
 
+UPPER_FACE_AUS: tuple[str, ...] = ("AU1", "AU2", "AU4", "AU5", "AU7")
+"""Brow and lid units: the part of a felt emotion that is hardest to hide behind a posed one."""
+
 _SHIFT = 4  # sub-pixel bits for cv2 drawing
 _SCALE = float(1 << _SHIFT)
 
@@ -153,6 +156,24 @@ def expression_aus(emotion: str, intensity: float) -> dict[str, float]:
         raise ValueError(f"unknown emotion {emotion!r}; known: {', '.join(EMOTION_AUS)}")
     k = _clamp(intensity, 0.0, 1.0)
     return {au: value * k for au, value in EMOTION_AUS[emotion].items()}
+
+
+def upper_face_aus(aus: Mapping[str, float]) -> dict[str, float]:
+    """Only the brow and lid action units (``UPPER_FACE_AUS``) of ``aus``."""
+    return {au: value for au, value in aus.items() if au in UPPER_FACE_AUS}
+
+
+def combine_aus(*layers: Mapping[str, float]) -> dict[str, float]:
+    """Action-unit layers active at the same time, as one mapping.
+
+    A muscle cannot contract twice: each unit takes its strongest layer's intensity (the
+    maximum), so a faint layer under a strong one of the same unit leaves no mark.
+    """
+    combined: dict[str, float] = {}
+    for layer in layers:
+        for au, value in layer.items():
+            combined[au] = max(combined.get(au, 0.0), float(value))
+    return combined
 
 
 def expression_timeline(

@@ -1,0 +1,60 @@
+import cv2
+import numpy as np
+import pytest
+
+from emobench.errors import InputError
+from emobench.prepare.video import sample_frame_folder, sample_video, uniform_indices
+
+
+def _write_video(path, n_frames, size=64):
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 15, (size, size))
+    for i in range(n_frames):
+        frame = np.zeros((size, size, 3), np.uint8)
+        frame[:, :, 2] = i * 10  # red channel encodes the frame index
+        writer.write(frame)
+    writer.release()
+
+
+def test_uniform_indices_take_segment_centres():
+    assert uniform_indices(80, 8).tolist() == [5, 15, 25, 35, 45, 55, 65, 75]
+    assert uniform_indices(3, 6).tolist() == [0, 0, 1, 1, 2, 2]  # short clips repeat frames
+    with pytest.raises(ValueError):
+        uniform_indices(0, 8)
+
+
+def test_sample_video_keeps_the_right_frames(tmp_path):
+    _write_video(tmp_path / "clip.mp4", 24)
+    clip = sample_video(tmp_path / "clip.mp4", t=4, size=32)
+    assert clip.frames.shape == (4, 32, 32, 3) and clip.frames.dtype == np.uint8
+    assert clip.indices == (3, 9, 15, 21) and not clip.padded
+    red = clip.frames[:, 16, 16, 0].astype(int)  # RGB order after decoding
+    assert np.allclose(red, [30, 90, 150, 210], atol=12)
+
+
+def test_short_clip_is_padded(tmp_path):
+    _write_video(tmp_path / "short.mp4", 3)
+    clip = sample_video(tmp_path / "short.mp4", t=8, size=16)
+    assert clip.padded and clip.source_frames == 3 and len(clip.frames) == 8
+
+
+def test_undecodable_video_is_named(tmp_path):
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"\x00" * 1000)
+    with pytest.raises(InputError, match="bad.mp4"):
+        sample_video(bad)
+    with pytest.raises(InputError, match="video file not found"):
+        sample_video(tmp_path / "missing.mp4")
+
+
+def test_frame_folder_sorts_numerically_and_reports_bad_files(tmp_path):
+    for i in (1, 2, 10):
+        image = np.full((20, 20, 3), i * 20, np.uint8)
+        cv2.imwrite(str(tmp_path / f"img{i}.jpg"), image)
+    clip = sample_frame_folder(tmp_path, t=3, size=8)
+    assert [int(f.mean()) for f in clip.frames] == pytest.approx([20, 40, 200], abs=3)
+    (tmp_path / "img11.jpg").write_bytes(b"")
+    with pytest.raises(InputError, match="img11.jpg: image does not decode"):
+        sample_frame_folder(tmp_path, t=4, size=8)
+    (tmp_path / "cover.jpg").write_bytes(b"")
+    with pytest.raises(InputError, match="no number"):
+        sample_frame_folder(tmp_path, t=4, size=8)
