@@ -23,7 +23,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from emobench.datasets.emer import EmerAdapter
-from emobench.engine import FeatureScaler, PackDataset, model_spec
+from emobench.engine import FeatureScaler, PackDataset, model_spec, to_model_inputs
 from emobench.miniature import miniature_raw
 from emobench.models.registry import create_model, get_model_entry
 from emobench.pack import Pack, PackWriter
@@ -142,7 +142,8 @@ def main() -> None:
 
         def train_epoch() -> None:
             model.train()
-            for batch in batches:  # pre-loaded: pure model time
+            for raw in batches:  # pre-loaded: the training step alone
+                batch = to_model_inputs(raw)
                 loss = model.loss(model(batch), batch)
                 opt.zero_grad()
                 loss.backward()
