@@ -20,7 +20,7 @@ from pathlib import Path
 import cv2
 import pandas as pd
 
-from emobench.datasets.sample import Sample
+from emobench.datasets.sample import Sample, unique_skips  # noqa: F401  (re-exported)
 from emobench.errors import EmobenchError, InputError
 
 FRAME_SUFFIXES: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp")
@@ -354,14 +354,3 @@ def source_digest(root: Path, sheet: Path, samples: Iterable[Sample]) -> str:
             size = p.stat().st_size if p.is_file() else sum(q.stat().st_size for q in p.iterdir())
             h.update(f"{rel}|{size}\n".encode())
     return h.hexdigest()
-
-
-def unique_skips(skips: list) -> list:
-    """Skips without repeats of the same (sample, reason), in first-seen order."""
-    seen, out = set(), []
-    for skip in skips:
-        key = (skip.sample_id, skip.reason)
-        if key not in seen:
-            seen.add(key)
-            out.append(skip)
-    return out

@@ -24,7 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from emobench.datasets.registry import register_dataset
-from emobench.datasets.sample import Sample, Skip
+from emobench.datasets.sample import Sample, Skip, unique_skips
 from emobench.errors import InputError
 
 CLASSES_7 = ("Happiness", "Sadness", "Fear", "Surprise", "Disgust", "Anger", "Neutral")
@@ -246,7 +246,7 @@ class EmerAdapter:
                         sid, str(path.relative_to(self.root)), "on disk but not in the label sheet"
                     )
                 )
-        return samples, _unique(skips)
+        return samples, unique_skips(skips)
 
     def _subject(self, row: dict) -> str | None:
         value = row.get("subject")
@@ -296,13 +296,3 @@ class EmerAdapter:
                 )
                 h.update(f"{rel}|{size}\n".encode())
         return h.hexdigest()
-
-
-def _unique(skips: list[Skip]) -> list[Skip]:
-    seen, out = set(), []
-    for s in skips:
-        key = (s.sample_id, s.reason)
-        if key not in seen:
-            seen.add(key)
-            out.append(s)
-    return out

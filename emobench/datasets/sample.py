@@ -44,3 +44,14 @@ class Skip:
 
     def as_dict(self) -> dict[str, str]:
         return {"sample_id": self.sample_id, "path": self.path, "reason": self.reason}
+
+
+def unique_skips(skips: list[Skip]) -> list[Skip]:
+    """Skips without repeats of the same (sample, reason), in first-seen order."""
+    seen, out = set(), []
+    for skip in skips:
+        key = (skip.sample_id, skip.reason)
+        if key not in seen:
+            seen.add(key)
+            out.append(skip)
+    return out

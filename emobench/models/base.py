@@ -22,7 +22,7 @@ plus the model's own auxiliary terms).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
 import torch
 import torch.nn.functional as F
@@ -42,6 +42,13 @@ class TrainConfig:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+class TrainSettings:
+    """Mixin for model config dataclasses that carry TrainConfig's fields as their own."""
+
+    def train_config(self) -> TrainConfig:
+        return TrainConfig(**{f.name: getattr(self, f.name) for f in fields(TrainConfig)})
 
 
 class EmobenchModel(nn.Module):

@@ -24,13 +24,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from emobench.models.backbones import FrameEncoder, SequenceEncoder
-from emobench.models.base import EmobenchModel, TrainConfig
+from emobench.models.base import EmobenchModel, TrainConfig, TrainSettings
 from emobench.models.emert import EMERT_CONFIGS, configure, head_output, require_eye_features
 from emobench.models.registry import ModelSpec, register_model
 
 
 @dataclass(frozen=True)
-class BaselineConfig:
+class BaselineConfig(TrainSettings):
     """The encoder and training fields of :class:`~emobench.models.emert.EmertConfig`."""
 
     dim: int  # LSTM hidden size
@@ -44,16 +44,6 @@ class BaselineConfig:
     weight_decay: float
     optimizer: str
     scheduler: str
-
-    def train_config(self) -> TrainConfig:
-        return TrainConfig(
-            epochs=self.epochs,
-            batch_size=self.batch_size,
-            lr=self.lr,
-            weight_decay=self.weight_decay,
-            optimizer=self.optimizer,
-            scheduler=self.scheduler,
-        )
 
 
 BASELINE_CONFIGS: dict[str, BaselineConfig] = {

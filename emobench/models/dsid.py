@@ -54,7 +54,7 @@ from torch import nn
 
 from emobench.errors import ProtocolError
 from emobench.models.backbones import FrameEncoder, ResNet18
-from emobench.models.base import EmobenchModel, TrainConfig
+from emobench.models.base import EmobenchModel, TrainSettings
 from emobench.models.emert import configure, head_output
 from emobench.models.registry import ModelSpec, register_model
 
@@ -113,7 +113,7 @@ def hsic(x: torch.Tensor, y: torch.Tensor, bandwidth: str | float = "median") ->
 
 
 @dataclass(frozen=True)
-class ApexConfig:
+class ApexConfig(TrainSettings):
     """Encoder, head and training settings of one stream (``apex-single``, ``clip-baseline``)."""
 
     width: int  # ResNet-18 base width (64 = the real ResNet-18, 512-d trunk features)
@@ -126,16 +126,6 @@ class ApexConfig:
     weight_decay: float
     optimizer: str
     scheduler: str
-
-    def train_config(self) -> TrainConfig:
-        return TrainConfig(
-            epochs=self.epochs,
-            batch_size=self.batch_size,
-            lr=self.lr,
-            weight_decay=self.weight_decay,
-            optimizer=self.optimizer,
-            scheduler=self.scheduler,
-        )
 
 
 @dataclass(frozen=True)

@@ -39,14 +39,14 @@ from torch import nn
 
 from emobench.errors import ProtocolError
 from emobench.models.backbones import FrameEncoder, GradientReversal, SequenceEncoder
-from emobench.models.base import EmobenchModel, TrainConfig
+from emobench.models.base import EmobenchModel, TrainSettings
 from emobench.models.registry import ModelSpec, register_model
 
 C = TypeVar("C")
 
 
 @dataclass(frozen=True)
-class EmertConfig:
+class EmertConfig(TrainSettings):
     """Sizes, loss weights and training settings of EMERT (every field is an override key).
 
     The encoder fields (``dim`` … ``dropout``) and the training fields are shared with the
@@ -80,16 +80,6 @@ class EmertConfig:
     weight_decay: float
     optimizer: str
     scheduler: str
-
-    def train_config(self) -> TrainConfig:
-        return TrainConfig(
-            epochs=self.epochs,
-            batch_size=self.batch_size,
-            lr=self.lr,
-            weight_decay=self.weight_decay,
-            optimizer=self.optimizer,
-            scheduler=self.scheduler,
-        )
 
 
 EMERT_CONFIGS: dict[str, EmertConfig] = {

@@ -8,8 +8,6 @@ forward/backward/step check is repeated here for the models that read ``apex`` o
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 import torch
@@ -125,43 +123,7 @@ def test_hsic_checks_its_inputs_and_is_differentiable() -> None:
 # ---------------------------------------------------------------- models
 
 
-@pytest.mark.parametrize("task", sorted(TASKS))
-@pytest.mark.parametrize("name", APEX_MODELS)
-def test_model_forward_backward_step(name: str, task: str) -> None:
-    entry = get_model_entry(name)
-    if task not in entry.tasks:
-        with pytest.raises(ProtocolError, match="supports"):
-            create_model(name, make_spec(task))
-        return
-    torch.manual_seed(0)
-    model = create_model(name, make_spec(task))
-    batch = make_batch(entry.inputs, task)
-    model.observe_targets(batch["target"])
-    json.dumps(model.describe())
-
-    out = model(batch)
-    assert out["output"].shape == ((4, CLASSES) if task == "classification" else (4,))
-    loss = model.loss(out, batch)
-    assert loss.ndim == 0 and torch.isfinite(loss)
-    params = dict(model.named_parameters())
-    model.zero_grad()
-    loss.backward()
-    missing = [n for n, p in params.items() if p.grad is None]
-    assert not missing, f"parameters without a gradient: {missing}"
-    assert all(torch.isfinite(p.grad).all() for p in params.values())
-
-    model.eval()
-    with torch.no_grad():
-        before = model.loss(model(batch), batch).item()
-    model.train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
-    optimizer.zero_grad()
-    model.loss(model(batch), batch).backward()
-    optimizer.step()
-    model.eval()
-    with torch.no_grad():
-        after = model.loss(model(batch), batch).item()
-    assert after != before
+# Forward, backward and an optimizer step of every model: tests/models/test_models.py.
 
 
 def test_model_inputs_and_outputs() -> None:
