@@ -163,6 +163,7 @@ class FoldOutcome:
     aux_test: dict[str, float] | None
     confusion: list[list[int]] | None
     predictions: pd.DataFrame
+    model_description: dict[str, Any]  # describe() of the untrained model
     seconds: float
 
 
@@ -289,6 +290,7 @@ def run_fold(
 
     spec = model_spec(protocol, pack, config, overrides)
     model = create_model(model_name, spec)
+    description = model.describe()
     train_set = dataset(fold.train)
     select_positions = fold.test if select_on_test else fold.validation
     select_set, test_set = dataset(select_positions), dataset(fold.test)
@@ -371,6 +373,7 @@ def run_fold(
             else None
         ),
         predictions=frame,
+        model_description=description,
         seconds=time.perf_counter() - start,
     )
 
@@ -427,9 +430,8 @@ def evaluate(
     summary = _summarise([o.test for o in outcomes])
     aux_summary = _summarise([o.aux_test for o in outcomes if o.aux_test is not None])
     predictions = pd.concat([o.predictions for o in outcomes], ignore_index=True)
-    model_probe = create_model(model_name, model_spec(protocol, pack, config, overrides))
     model = {
-        **model_probe.describe(),
+        **outcomes[0].model_description,
         "name": model_name,
         "config": config,
         "overrides": dict(overrides or {}),

@@ -31,16 +31,14 @@ disk) and ``action_units`` (the sheet's text, e.g. ``4+7``).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from pathlib import Path
 
 from emobench.datasets.coding_sheet import (
-    CodingSheet,
+    CodingSheetAdapter,
     canonical_emotion,
     clip_annotations,
     emotion_vocabulary,
     folder_clip,
-    read_coding_sheet,
     repeated,
     source_digest,
     unique_skips,
@@ -95,17 +93,12 @@ def subject_folder(text: str) -> str | None:
 
 
 @register_dataset("casme2")
-class Casme2Adapter:
+class Casme2Adapter(CodingSheetAdapter):
     """Reads the CASME II release layout into Sample records and a list of skips."""
 
     label_columns = COLUMNS
-
-    def __init__(self, root: str | Path, columns: Mapping[str, str] | None = None):
-        self.root = Path(root)
-        if not self.root.is_dir():
-            raise InputError(self.root, "raw CASME II folder not found")
-        self.columns = dict(columns or {})
-        self.unknown_columns: list[str] = []
+    required_columns = REQUIRED_COLUMNS
+    folder = "raw CASME II folder"
 
     def frames_root(self) -> Path:
         for rel in FRAME_ROOTS:
@@ -120,13 +113,6 @@ class Casme2Adapter:
         if not found:
             raise InputError(self.root / SHEET_PATTERN, "coding sheet not found")
         return found[-1]
-
-    def read_sheet(self) -> CodingSheet:
-        sheet = read_coding_sheet(
-            self.sheet_file(), COLUMNS, required=REQUIRED_COLUMNS, columns=self.columns
-        )
-        self.unknown_columns = list(sheet.unknown_columns)
-        return sheet
 
     def scan(self) -> tuple[list[Sample], list[Skip]]:
         sheet = self.read_sheet()

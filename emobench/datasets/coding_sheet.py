@@ -354,3 +354,30 @@ def source_digest(root: Path, sheet: Path, samples: Iterable[Sample]) -> str:
             size = p.stat().st_size if p.is_file() else sum(q.stat().st_size for q in p.iterdir())
             h.update(f"{rel}|{size}\n".encode())
     return h.hexdigest()
+
+
+class CodingSheetAdapter:
+    """What every coding-sheet adapter shares: the raw root, the user's header mapping, and
+    reading the sheet (read-only) with the subclass's accepted columns. A subclass sets
+    ``label_columns``, ``required_columns`` and ``folder`` and defines ``sheet_file()``."""
+
+    label_columns: Mapping[str, tuple[str, ...]] = {}
+    required_columns: tuple[str, ...] = ()
+    folder = "raw dataset folder"
+
+    def __init__(self, root: str | Path, columns: Mapping[str, str] | None = None):
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise InputError(self.root, f"{self.folder} not found")
+        self.columns = dict(columns or {})
+        self.unknown_columns: list[str] = []
+
+    def read_sheet(self) -> CodingSheet:
+        sheet = read_coding_sheet(
+            self.sheet_file(),  # type: ignore[attr-defined]  (each subclass defines it)
+            self.label_columns,
+            required=self.required_columns,
+            columns=self.columns,
+        )
+        self.unknown_columns = list(sheet.unknown_columns)
+        return sheet

@@ -38,11 +38,11 @@ from pathlib import Path
 from emobench.datasets.coding_sheet import (
     VIDEO_SUFFIXES,
     CodingSheet,
+    CodingSheetAdapter,
     canonical_emotion,
     clip_annotations,
     emotion_vocabulary,
     folder_clip,
-    read_coding_sheet,
     repeated,
     source_digest,
     unique_skips,
@@ -90,30 +90,18 @@ _VOCABULARY = emotion_vocabulary(CLASSES, CLASS_SYNONYMS)
 
 
 @register_dataset("masked")
-class MaskedAdapter:
+class MaskedAdapter(CodingSheetAdapter):
     """Reads the masked-expression layout into Sample records and a list of skips."""
 
     label_columns = COLUMNS
-
-    def __init__(self, root: str | Path, columns: Mapping[str, str] | None = None):
-        self.root = Path(root)
-        if not self.root.is_dir():
-            raise InputError(self.root, "raw masked-expression folder not found")
-        self.columns = dict(columns or {})
-        self.unknown_columns: list[str] = []
+    required_columns = tuple(COLUMNS)
+    folder = "raw masked-expression folder"
 
     def sheet_file(self) -> Path:
         for name in SHEET_FILES:
             if (self.root / name).is_file():
                 return self.root / name
         raise InputError(self.root / SHEET_FILES[0], "coding sheet not found (coding.csv/.xlsx)")
-
-    def read_sheet(self) -> CodingSheet:
-        sheet = read_coding_sheet(
-            self.sheet_file(), COLUMNS, required=tuple(COLUMNS), columns=self.columns
-        )
-        self.unknown_columns = list(sheet.unknown_columns)
-        return sheet
 
     def scan(self) -> tuple[list[Sample], list[Skip]]:
         sheet = self.read_sheet()

@@ -22,7 +22,8 @@ plus the model's own auxiliary terms).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, is_dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -56,11 +57,21 @@ class EmobenchModel(nn.Module):
 
     trainable: bool = True
 
-    def __init__(self, task: str, num_outputs: int, train_config: TrainConfig):
+    def __init__(
+        self,
+        task: str,
+        num_outputs: int,
+        train_config: TrainConfig,
+        *,
+        cfg: Any = None,
+        config_name: str = "",
+    ):
         super().__init__()
         self.task = task
         self.num_outputs = num_outputs
         self.train_config = train_config
+        self.cfg = cfg  # the model family's config dataclass (recorded in the results file)
+        self.config_name = config_name
 
     def observe_targets(self, targets: torch.Tensor) -> None:
         """Called once with the training targets before training (priors, majority class)."""
@@ -81,4 +92,6 @@ class EmobenchModel(nn.Module):
             "num_outputs": self.num_outputs,
             "parameters": sum(p.numel() for p in self.parameters()),
             "train": self.train_config.as_dict(),
+            "config_name": self.config_name,
+            "settings": asdict(self.cfg) if is_dataclass(self.cfg) else None,
         }

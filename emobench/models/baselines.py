@@ -17,7 +17,7 @@ EMERT with the same config name differ only in what EMERT adds. Every field of
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 
 import torch
 import torch.nn.functional as F
@@ -91,14 +91,9 @@ class EyeBranch(nn.Module):
 
 class _BaselineModel(EmobenchModel):
     def __init__(self, spec: ModelSpec, cfg: BaselineConfig):
-        super().__init__(spec.task, spec.num_outputs, cfg.train_config())
-        self.cfg = cfg
-        self.config_name = spec.config
-
-    def describe(self) -> dict:
-        info = super().describe()
-        info.update(config_name=self.config_name, settings=asdict(self.cfg))
-        return info
+        super().__init__(
+            spec.task, spec.num_outputs, cfg.train_config(), cfg=cfg, config_name=spec.config
+        )
 
 
 class FaceOnly(_BaselineModel):
@@ -152,9 +147,7 @@ class Majority(EmobenchModel):
         train = TrainConfig(
             epochs=0, batch_size=cfg.batch_size, lr=0.0, weight_decay=0.0, scheduler="none"
         )
-        super().__init__(spec.task, spec.num_outputs, train)
-        self.cfg = cfg
-        self.config_name = spec.config
+        super().__init__(spec.task, spec.num_outputs, train, cfg=cfg, config_name=spec.config)
         # the majority class (classification) or the training mean (regression)
         self.register_buffer("constant", torch.zeros(()))
 
@@ -179,9 +172,7 @@ class Majority(EmobenchModel):
 
     def describe(self) -> dict:
         info = super().describe()
-        info.update(
-            config_name=self.config_name, settings=asdict(self.cfg), constant=self.constant.item()
-        )
+        info.update(constant=self.constant.item())
         return info
 
 

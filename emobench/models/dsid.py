@@ -185,17 +185,12 @@ class Stream(nn.Module):
 
 class _ApexModel(EmobenchModel):
     def __init__(self, spec: ModelSpec, cfg: ApexConfig):
-        super().__init__(spec.task, spec.num_outputs, cfg.train_config())
+        super().__init__(
+            spec.task, spec.num_outputs, cfg.train_config(), cfg=cfg, config_name=spec.config
+        )
         if cfg.width < 1 or cfg.dim < 1:
             raise ProtocolError(f"width and dim must be positive, got {cfg.width}, {cfg.dim}")
-        self.cfg = cfg
-        self.config_name = spec.config
         self.dropout = nn.Dropout(cfg.dropout)
-
-    def describe(self) -> dict:
-        info = super().describe()
-        info.update(config_name=self.config_name, settings=asdict(self.cfg))
-        return info
 
 
 class ApexSingle(_ApexModel):

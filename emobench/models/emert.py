@@ -30,7 +30,7 @@ Every field of :class:`EmertConfig` can be overridden through ``ModelSpec.overri
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass, fields, replace
 from typing import Any, TypeVar
 
 import torch
@@ -266,11 +266,11 @@ class Emert(EmobenchModel):
     """EMERT over face frames, eye features, gaze points (and optionally the fixation map)."""
 
     def __init__(self, spec: ModelSpec, cfg: EmertConfig, use_fixmap: bool = False):
-        super().__init__(spec.task, spec.num_outputs, cfg.train_config())
+        super().__init__(
+            spec.task, spec.num_outputs, cfg.train_config(), cfg=cfg, config_name=spec.config
+        )
         if cfg.dim % 4:
             raise ProtocolError(f"emert: dim must be divisible by 4, got {cfg.dim}")
-        self.cfg = cfg
-        self.config_name = spec.config
         self.aux_classes = spec.aux_classes
         self.modalities = ("face", "eye", "gaze") + (("fixmap",) if use_fixmap else ())
         d, k = cfg.dim, cfg.dim // 4
@@ -359,8 +359,6 @@ class Emert(EmobenchModel):
     def describe(self) -> dict:
         info = super().describe()
         info.update(
-            config_name=self.config_name,
-            settings=asdict(self.cfg),
             modalities=list(self.modalities),
             aux_classes=self.aux_classes,
         )
