@@ -67,14 +67,16 @@ def _say_miniature(what: str, dataset: str = "emer") -> None:
     )
 
 
-def _default_pack(dataset: str, apex: str = "annotated") -> Path:
+def _default_pack(
+    dataset: str, apex: str = "annotated", frames: int | None = None, stride: int = 0
+) -> Path:
     from emobench.miniature import miniature_pack
 
     with (
         progress_bar("synthesising miniature") as p_synth,
         progress_bar("preparing pack") as p_prep,
     ):
-        return miniature_pack(dataset, p_synth, p_prep, apex=apex)
+        return miniature_pack(dataset, p_synth, p_prep, apex=apex, frames=frames, stride=stride)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -103,7 +105,17 @@ def prepare(
     dataset: Annotated[str, typer.Argument(help="Dataset adapter, e.g. emer.")],
     src: Annotated[Path | None, typer.Option(help="Raw dataset root (read-only).")] = None,
     out_path: Annotated[Path | None, typer.Option("--out", help="Pack to write.")] = None,
-    frames: Annotated[int, typer.Option(help="Face frames sampled uniformly per clip.")] = 8,
+    frames: Annotated[
+        int | None,
+        typer.Option(help="Face frames per clip (default: 8; 16 for dfew, ferv39k, mafw)."),
+    ] = None,
+    stride: Annotated[
+        int,
+        typer.Option(
+            help="0: frames uniformly over the clip; k: every k-th frame of a centred window "
+            "(MAFW: --frames 32 --stride 2)."
+        ),
+    ] = 0,
     size: Annotated[int, typer.Option(help="Frame side in pixels.")] = 112,
     compression: Annotated[str | None, typer.Option(help="HDF5 compression: lzf or gzip.")] = None,
     strict: Annotated[bool, typer.Option(help="Fail instead of skipping bad samples.")] = False,
@@ -117,15 +129,24 @@ def prepare(
         str | None,
         typer.Option(help="Coding-sheet headers, e.g. true_emotion=Context,expression=Shown."),
     ] = None,
+    layout: Annotated[
+        str | None,
+        typer.Option(
+            help="Raw layout when a dataset has several (dfew: data_affine, clip_224x224_16f, "
+            "clip_224x224); default: detected."
+        ),
+    ] = None,
 ) -> None:
     """Turn a raw dataset into a verified pack (one HDF5 file).
 
     Example: [bold]emobench prepare emer --src raw/emer --out packs/emer.h5[/]
     Example: [bold]emobench prepare masked --src raw/masked --out packs/m.h5 --apex motion[/]
+    Example: [bold]emobench prepare mafw --src raw/mafw --out packs/mafw-32x2.h5 --frames 32
+    --stride 2[/]
     """
     from emobench.datasets.coding_sheet import parse_column_mapping
     from emobench.prepare.apex import apex_strategy_names
-    from emobench.prepare.pipeline import PrepareSettings, prepare_dataset
+    from emobench.prepare.pipeline import PrepareSettings, default_frames, prepare_dataset
 
     with friendly_errors():
         if src is None:
@@ -138,10 +159,20 @@ def prepare(
         if apex not in apex_strategy_names():  # fail before any work
             raise EmobenchError(f"unknown apex strategy {apex!r}; known: {apex_strategy_names()}")
         mapping = parse_column_mapping(columns) if columns else None
-        settings = PrepareSettings(frames=frames, size=size, compression=compression, apex=apex)
+        frames = frames or default_frames(dataset)
+        settings = PrepareSettings(
+            frames=frames, size=size, compression=compression, apex=apex, stride=stride
+        )
         with progress_bar(f"prepare {dataset}") as update:
             report = prepare_dataset(
-                dataset, src, out_path, settings, strict=strict, columns=mapping, progress=update
+                dataset,
+                src,
+                out_path,
+                settings,
+                strict=strict,
+                columns=mapping,
+                layout=layout,
+                progress=update,
             )
     if report.restarted:
         console.print("[yellow]an unfinished earlier prepare was found and restarted cleanly[/]")
@@ -154,8 +185,13 @@ def prepare(
         for s in report.skipped:
             table.add_row(s.sample_id, s.path, s.reason)
         console.print(table)
+    for reason, count in report.excluded.items():
+        console.print(f"excluded by the release's own rules: {count} × {reason}")
     if report.padded_clips:
-        console.print(f"{report.padded_clips} clip(s) shorter than {frames} frames were padded")
+        console.print(
+            f"{report.padded_clips} clip(s) shorter than {frames * max(stride, 1)} frames were "
+            "padded by repeating frames"
+        )
     out.print(f"wrote {report.pack}: {report.n_samples} samples, digest {report.digest[:16]}")
 
 
@@ -202,6 +238,8 @@ def info(
         out.print(f"{column}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     if data["skipped"]:
         out.print(f"[yellow]{len(data['skipped'])} sample(s) were skipped at prepare time[/]")
+    for reason, count in data["excluded"].items():
+        out.print(f"excluded by the release's own rules: {count} × {reason}")
 
 
 @app.command()
@@ -275,19 +313,53 @@ def protocols_validate(
 
 
 @app.command()
-def models() -> None:
+def models(
+    flops: Annotated[
+        bool,
+        typer.Option(
+            "--flops", help="Parameters and GFLOPs per clip of every clip model and config."
+        ),
+    ] = False,
+) -> None:
     """List registered models, the inputs they consume and the tasks they support.
 
-    Example: [bold]emobench models[/]
+    Example: [bold]emobench models[/], [bold]emobench models --flops[/]
     """
     from emobench.models.registry import get_model_entry, model_names
 
+    if flops:
+        _complexity_table()
+        return
     table = Table()
     for column in ("model", "inputs", "tasks", "summary"):
         table.add_column(column)
     for name in model_names():
         e = get_model_entry(name)
         table.add_row(name, ", ".join(e.inputs) or "—", ", ".join(e.tasks), e.summary)
+    out.print(table)
+
+
+def _complexity_table() -> None:
+    from emobench.models.complexity import FLOP_CONVENTION, complexity_table
+
+    table = Table(caption=f"GFLOPs per clip; {FLOP_CONVENTION}. –: not a clip model.")
+    table.add_column("model", no_wrap=True)
+    for column in ("config", "clip", "runs on"):
+        table.add_column(column)
+    table.add_column("params (M)", justify="right")
+    table.add_column("GFLOPs", justify="right")
+    for row in complexity_table():
+        if row.flops is None:
+            table.add_row(row.model, "–", "–", "–", "–", "–")
+            continue
+        table.add_row(
+            row.model,
+            row.config,
+            f"{row.frames}×3×{row.side}²",
+            f"{row.frames}×3×{row.model_side}²",
+            f"{row.params / 1e6:.2f}",
+            f"{row.gflops:.2f}" if row.gflops >= 1 else f"{row.gflops:.3f}",
+        )
     out.print(table)
 
 
@@ -314,10 +386,19 @@ def evaluate(
         typer.Option(help="Spotting protocols: the apex strategy whose miniature pack to score."),
     ] = "motion",
     results: Annotated[Path, typer.Option(help="Results folder.")] = Path("results"),
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="Override one field of the model's config, KEY=VALUE (repeatable); "
+            "recorded in the results file.",
+        ),
+    ] = None,
 ) -> None:
     """Train and test a model under a protocol; write a results JSON and predictions.
 
     Example: [bold]emobench evaluate --protocol p3 --model emert --pack packs/emer.h5[/]
+    Example: [bold]emobench evaluate --protocol masked-apex --model dsid --set hsic_weight=0.3[/]
     Example: [bold]emobench evaluate --protocol apex-spotting --apex motion[/]
     """
     with friendly_errors():
@@ -332,6 +413,7 @@ def evaluate(
             select_on_test=select_on_test,
             apex=apex,
             results=results,
+            overrides=parse_overrides(set_ or []),
         )
     _print_run(record, path)
 
@@ -348,6 +430,7 @@ def _evaluate(
     select_on_test: bool = False,
     apex: str = "motion",
     results: Path = Path("results"),
+    overrides: dict | None = None,
 ) -> tuple[dict, Path]:
     from emobench.engine import evaluate as run_evaluation
     from emobench.engine import evaluate_spotting
@@ -359,7 +442,12 @@ def _evaluate(
     spotting = proto.task == "spotting"
     if pack is None:
         _say_miniature("--pack", proto.dataset)
-        pack = _default_pack(proto.dataset, apex if spotting else "annotated")
+        pack = _default_pack(
+            proto.dataset,
+            apex if spotting else "annotated",
+            frames=proto.sampling.get("frames") if proto.task != "spotting" else None,
+            stride=int(proto.sampling.get("stride", 0)),
+        )
     if spotting:
         record, predictions = evaluate_spotting(proto, Pack(pack))
         return record, write_run(results, record, predictions)
@@ -379,9 +467,25 @@ def _evaluate(
             select_on_test=select_on_test,
             folds=fold_list,
             epochs=epochs,
+            overrides=overrides,
             progress=update,
         )
     return record, write_run(results, record, predictions)
+
+
+def parse_overrides(items: list[str]) -> dict:
+    """``KEY=VALUE`` strings → a dict; values are read as JSON when they parse (numbers,
+    true/false, quoted strings), else kept as text."""
+    out: dict = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise EmobenchError(f"--set {item!r}: expected KEY=VALUE, e.g. --set hsic_weight=0.3")
+        try:
+            out[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.strip()] = value
+    return out
 
 
 def _print_run(record: dict, path: Path) -> None:

@@ -198,12 +198,19 @@ def _check_fit(protocol: Protocol, model: str, pack: Pack) -> tuple[str, ...]:
             continue
         frames = pack.file()[INPUT_ARRAYS[name]].shape[1]
         wanted = int(protocol.sampling.get("frames", frames))
-        if frames != wanted:
+        stride = int(protocol.sampling.get("stride", 0))
+        packed_stride = int(pack.steps.get("stride", 0))
+        if frames != wanted or stride != packed_stride:
             raise ProtocolError(
-                f"protocol {protocol.id} samples {wanted} frames, {pack.path} holds {frames}: "
-                f"re-run `emobench prepare --frames {wanted}`"
+                f"protocol {protocol.id} samples {_sampling(wanted, stride)}, {pack.path} holds "
+                f"{_sampling(frames, packed_stride)}: re-run `emobench prepare --frames {wanted}"
+                + (f" --stride {stride}`" if stride else "`")
             )
     return entry.inputs
+
+
+def _sampling(frames: int, stride: int) -> str:
+    return f"{frames} frames at stride {stride}" if stride else f"{frames} frames uniformly"
 
 
 def model_spec(

@@ -14,9 +14,13 @@ from emobench import __version__
 from emobench.datasets.registry import write_miniature
 from emobench.errors import PackError
 from emobench.pack import Pack
-from emobench.prepare.pipeline import PrepareSettings, prepare_dataset
+from emobench.prepare.pipeline import PrepareSettings, default_frames, prepare_dataset
 
 MINIATURE_SEED = 0
+# Bumped whenever a synth world changes what it draws, so that a cached miniature from an
+# older world is never mistaken for the current one (2: masked world's posed expressions and
+# upper-face trace; DFEW, FERV39k and MAFW worlds).
+WORLD_REVISION = 2
 
 
 def emobench_home() -> Path:
@@ -24,7 +28,8 @@ def emobench_home() -> Path:
 
 
 def miniature_dir(dataset: str) -> Path:
-    return emobench_home() / "miniature" / f"{dataset}-seed{MINIATURE_SEED}-v{__version__}"
+    name = f"{dataset}-seed{MINIATURE_SEED}-v{__version__}-w{WORLD_REVISION}"
+    return emobench_home() / "miniature" / name
 
 
 def miniature_raw(dataset: str, progress: Callable[[int, int], None] | None = None) -> Path:
@@ -48,10 +53,16 @@ def miniature_pack(
     progress_prepare: Callable[[int, int, str], None] | None = None,
     *,
     apex: str = "annotated",
+    frames: int | None = None,
+    stride: int = 0,
 ) -> Path:
     """The prepared miniature pack (default prepare settings, the given apex strategy for
-    onset/apex/offset-coded datasets), built on first use."""
+    onset/apex/offset-coded datasets), built on first use. ``frames`` (default: the dataset's
+    ``default_frames``) and ``stride`` choose another frame sampling, e.g. a protocol's."""
+    frames = frames or default_frames(dataset)
     suffix = "" if apex == "annotated" else f"-apex-{apex}"
+    if frames != default_frames(dataset) or stride:
+        suffix += f"-{frames}x{stride}" if stride else f"-{frames}f"
     path = miniature_dir(dataset) / f"{dataset}{suffix}.h5"
     if path.exists():
         try:
@@ -60,6 +71,6 @@ def miniature_pack(
         except PackError:
             path.unlink()
     raw = miniature_raw(dataset, progress_synth)
-    settings = PrepareSettings(miniature=True, apex=apex)
+    settings = PrepareSettings(miniature=True, apex=apex, frames=frames, stride=stride)
     prepare_dataset(dataset, raw, path, settings, progress=progress_prepare)
     return path

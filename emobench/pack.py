@@ -333,6 +333,7 @@ class Pack:
             "n_subjects": int(self.samples["subject"].nunique()),
             "arrays": {k: self._shape(k) for k in self.keys},
             "skipped": self.skipped,
+            "excluded": json.loads(self.attrs.get("excluded", "{}")),
             "steps": self.steps,
         }
 

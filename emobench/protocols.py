@@ -23,7 +23,7 @@ from sklearn.model_selection import GroupKFold, GroupShuffleSplit, LeaveOneGroup
 from emobench.errors import ProtocolError
 from emobench.metrics import METRICS
 
-SPLIT_SCHEMES = ("official_folds", "grouped_kfold", "loso", "none")
+SPLIT_SCHEMES = ("official_folds", "official_split", "grouped_kfold", "loso", "none")
 INPUTS = ("face", "eye", "gaze", "fixmap", "apex", "clip")
 TASKS = ("classification", "regression", "spotting")
 
@@ -103,6 +103,8 @@ class Protocol:
                 (k, positions[fold_of[positions] != k], positions[fold_of[positions] == k])
                 for k in ids
             ]
+        elif scheme == "official_split":
+            splits = [self._official_split(samples, positions)]
         elif scheme == "grouped_kfold":
             n = int(self.split.get("folds", 5))
             # GroupKFold with shuffle (scikit-learn >= 1.6) keeps whole subjects together.
@@ -125,6 +127,26 @@ class Protocol:
             _check_disjoint(self, k, subjects, train, validation, test)
             folds.append(Fold(k, np.sort(train), np.sort(validation), np.sort(test)))
         return folds
+
+    def _official_split(
+        self, samples: pd.DataFrame, positions: np.ndarray
+    ) -> tuple[int, np.ndarray, np.ndarray]:
+        """One fold: the release's fixed train/test partition (FERV39k), read from a column."""
+        column = self.split.get("column", "partition")
+        train_value = str(self.split.get("train", "train"))
+        test_value = str(self.split.get("test", "test"))
+        if column not in samples.columns:
+            raise ProtocolError(
+                f"protocol {self.id} splits on column {column!r}, which the pack lacks"
+            )
+        part = samples[column].astype(str).to_numpy()[positions]
+        other = sorted(set(part) - {train_value, test_value})
+        if other:
+            raise ProtocolError(
+                f"protocol {self.id}: column {column!r} holds {other}, neither "
+                f"{train_value!r} nor {test_value!r}"
+            )
+        return 1, positions[part == train_value], positions[part == test_value]
 
     def _carve_validation(
         self, train_part: np.ndarray, subjects: np.ndarray, fold: int
@@ -270,6 +292,11 @@ def validate(p: Protocol) -> list[str]:
         problems.append(f"unknown inputs {sorted(unknown_inputs)}; known: {INPUTS}")
     if p.split.get("scheme") not in SPLIT_SCHEMES:
         problems.append(f"split scheme {p.split.get('scheme')!r} not in {SPLIT_SCHEMES}")
+    stride = p.sampling.get("stride", 0)
+    if not isinstance(stride, int) or stride < 0:
+        problems.append(f"sampling.stride must be a non-negative integer, got {stride!r}")
+    elif stride and "frames" not in p.sampling:
+        problems.append("sampling.stride needs sampling.frames")
     if p.validation.get("source", "train") != "train":
         problems.append("validation must be carved from the training part")
     if p.validation.get("group", "subject") != "subject":

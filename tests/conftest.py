@@ -56,3 +56,59 @@ def casme2_pack(emobench_home) -> Path:
     from emobench.miniature import miniature_pack
 
     return miniature_pack("casme2", apex="motion")
+
+
+# In-the-wild dynamic FER (DFEW, FERV39k, MAFW): smaller worlds than the default miniatures
+# (which `emobench synth` writes), so that the session stays fast; same layouts, same signal.
+SMALL_DYNAMIC_FER = {
+    "dfew": {"per_class": 10, "label_0": 5},
+    "ferv39k": {"per_scene_class": 5, "scenes": 2},
+    "mafw": {"per_class": 5},
+}
+
+
+def _small_raw(tmp_path_factory, dataset: str) -> Path:
+    from emobench.datasets.registry import get_synth
+
+    root = tmp_path_factory.mktemp(f"{dataset}-small") / "raw"
+    get_synth(dataset)(root, seed=0, **SMALL_DYNAMIC_FER[dataset])
+    return root
+
+
+def _small_pack(tmp_path_factory, dataset: str, raw: Path) -> Path:
+    from emobench.prepare.pipeline import PrepareSettings, default_frames, prepare_dataset
+
+    out = tmp_path_factory.mktemp(f"{dataset}-pack") / f"{dataset}.h5"
+    settings = PrepareSettings(frames=default_frames(dataset), miniature=True)
+    prepare_dataset(dataset, raw, out, settings)
+    return out
+
+
+@pytest.fixture(scope="session")
+def dfew_raw(tmp_path_factory) -> Path:
+    return _small_raw(tmp_path_factory, "dfew")
+
+
+@pytest.fixture(scope="session")
+def dfew_pack(tmp_path_factory, dfew_raw) -> Path:
+    return _small_pack(tmp_path_factory, "dfew", dfew_raw)
+
+
+@pytest.fixture(scope="session")
+def ferv39k_raw(tmp_path_factory) -> Path:
+    return _small_raw(tmp_path_factory, "ferv39k")
+
+
+@pytest.fixture(scope="session")
+def ferv39k_pack(tmp_path_factory, ferv39k_raw) -> Path:
+    return _small_pack(tmp_path_factory, "ferv39k", ferv39k_raw)
+
+
+@pytest.fixture(scope="session")
+def mafw_raw(tmp_path_factory) -> Path:
+    return _small_raw(tmp_path_factory, "mafw")
+
+
+@pytest.fixture(scope="session")
+def mafw_pack(tmp_path_factory, mafw_raw) -> Path:
+    return _small_pack(tmp_path_factory, "mafw", mafw_raw)

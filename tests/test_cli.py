@@ -97,3 +97,38 @@ def test_regress_exit_code_follows_tolerance(emer_pack, tmp_path, shift, code):
     (tmp_path / "p3.toml").write_text(text)
     result = run("regress", "--protocol", tmp_path / "p3.toml", "--results", tmp_path / "results")
     assert result.exit_code == code, result.output
+
+
+def test_set_overrides_reach_the_model_and_the_record(emer_pack, tmp_path):
+    results = tmp_path / "results"
+    args = ["evaluate", "--protocol", "p3", "--model", "majority", "--pack", emer_pack]
+    ok = run(*args, "--set", "logit=5.0", "--folds", "1", "--results", results)
+    assert ok.exit_code == 0, ok.output
+    record = json.loads(next(results.rglob("*.json")).read_text())
+    assert record["model"]["overrides"] == {"logit": 5.0}
+    unknown = run(*args, "--set", "no_such_field=1", "--folds", "1", "--results", results)
+    assert unknown.exit_code != 0 and "no_such_field" in unknown.output
+    malformed = run(*args, "--set", "logit", "--results", results)
+    assert malformed.exit_code != 0 and "KEY=VALUE" in malformed.output
+
+
+def test_prepare_dynamic_fer_defaults_layout_and_stride(dfew_raw, mafw_raw, tmp_path):
+    from emobench.pack import Pack
+
+    pack = tmp_path / "dfew.h5"
+    result = run("prepare", "dfew", "--src", dfew_raw, "--out", pack)
+    assert result.exit_code == 0, result.output
+    assert Pack(pack).file()["face/frames"].shape[1] == 16  # the dataset's default frames
+    assert "excluded by the release's own rules: 5 × label 0" in result.output
+    assert "shorter than 16 frames were padded" in result.output
+    info = json.loads(run("info", pack, "--json").output)
+    assert info["excluded"] == {"label 0 (not single-labelled)": 5}
+    wrong = run("prepare", "dfew", "--src", dfew_raw, "--out", pack, "--layout", "clip_224x224")
+    assert wrong.exit_code == 2 and "layout clip_224x224: expected" in wrong.output
+    single = run("prepare", "emer", "--src", tmp_path, "--out", pack, "--layout", "x")
+    assert single.exit_code == 2 and "one raw layout" in single.output
+    strided = tmp_path / "mafw.h5"
+    args = ("--frames", "32", "--stride", "2")
+    result = run("prepare", "mafw", "--src", mafw_raw, "--out", strided, *args)
+    assert result.exit_code == 0 and "shorter than 64 frames were padded" in result.output
+    assert Pack(strided).attrs["variant"] == "frames=32,size=112,stride=2"

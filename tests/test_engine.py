@@ -84,3 +84,23 @@ def test_mismatched_protocol_and_pack_is_refused(emer_pack, tmp_path):
     other.write_text(text)
     with pytest.raises(ProtocolError, match="dataset"):
         evaluate(load_protocol(other), "majority", Pack(emer_pack))
+
+
+def test_pack_sampled_otherwise_than_the_protocol_is_refused(mafw_raw, mafw_pack, tmp_path):
+    from emobench.engine import _check_fit
+    from emobench.prepare.pipeline import PrepareSettings, prepare_dataset
+
+    strided = prepare_dataset(
+        "mafw", mafw_raw, tmp_path / "m32.h5", PrepareSettings(frames=32, stride=2)
+    ).pack
+    assert _check_fit(load_protocol("mafw-32x2"), "face-only", Pack(strided)) == ("face",)
+    assert _check_fit(load_protocol("mafw"), "face-only", Pack(mafw_pack)) == ("face",)
+    with pytest.raises(ProtocolError, match="samples 32 frames at stride 2, .* holds 16 frames"):
+        _check_fit(load_protocol("mafw-32x2"), "face-only", Pack(mafw_pack))
+    with pytest.raises(ProtocolError, match="--frames 16`"):
+        _check_fit(load_protocol("mafw"), "face-only", Pack(strided))
+    same_count = prepare_dataset(
+        "mafw", mafw_raw, tmp_path / "m16.h5", PrepareSettings(frames=16, stride=4)
+    ).pack
+    with pytest.raises(ProtocolError, match="16 frames at stride 4"):  # same T, other sampling
+        _check_fit(load_protocol("mafw"), "face-only", Pack(same_count))

@@ -28,6 +28,7 @@ def test_folds_are_subject_disjoint_and_validation_comes_from_training(name, req
     folds = protocol.folds(pack.samples, positions)
     subjects = pack.samples["subject"].to_numpy()
     scheme = protocol.split["scheme"]
+    expected = positions  # the samples that are tested
     if scheme == "official_folds":
         official = pack.samples["fold"].to_numpy()
         assert [f.index for f in folds] == [1, 2, 3, 4, 5]
@@ -37,10 +38,16 @@ def test_folds_are_subject_disjoint_and_validation_comes_from_training(name, req
     elif scheme == "loso":
         assert len(folds) == len(set(subjects[positions]))
         assert all(len(set(subjects[f.test])) == 1 for f in folds)
+    elif scheme == "official_split":
+        part = pack.samples[protocol.split["column"]].to_numpy()
+        assert [f.index for f in folds] == [1]
+        assert set(part[folds[0].test]) == {"test"}
+        assert set(part[folds[0].train]) | set(part[folds[0].validation]) == {"train"}
+        expected = positions[part[positions] == "test"]  # only the test partition is tested
     else:
         assert len(folds) == protocol.split["folds"]
     tested = np.concatenate([f.test for f in folds])
-    assert sorted(tested) == sorted(positions)  # every labelled sample is tested exactly once
+    assert sorted(tested) == sorted(expected)  # every labelled sample is tested exactly once
     for f in folds:
         assert not set(subjects[f.train]) & set(subjects[f.test])
         assert not set(subjects[f.validation]) & set(subjects[f.test])
@@ -92,3 +99,82 @@ def test_every_protocol_declares_paper_mapping():
             assert p.paper_mapping == "not applicable"
         else:
             assert p.paper_mapping == "unverified" and "could not be read" in p.paper_note
+
+
+def _listed(raw: Path, dataset: str) -> dict[tuple[str, int], set[str]]:
+    """Clip ids of each official list (label-0 rows of DFEW left out), read straight from the
+    raw miniature, independently of the adapters."""
+    import pandas as pd
+
+    lists = {}
+    for k in range(1, 6):
+        for part in ("train", "test"):
+            if dataset == "dfew":
+                path = raw / f"data_affine/single_label/label/single_{part}set_{k}.csv"
+                table = pd.read_csv(path)
+                ids = {f"{v:05d}" for v in table.loc[table["label"] != 0, "video_name"]}
+            else:
+                path = raw / f"label/no_caption/set_{k}/{part}.txt"
+                ids = {line.split()[0][:-4] for line in path.read_text().splitlines()}
+            lists[part, k] = ids
+    return lists
+
+
+@pytest.mark.parametrize(("name", "dataset"), [("dfew", "dfew"), ("mafw", "mafw")])
+def test_official_folds_are_the_release_lists(name, dataset, request):
+    protocol = load_protocol(name)
+    pack = Pack(request.getfixturevalue(f"{dataset}_pack"))
+    lists = _listed(request.getfixturevalue(f"{dataset}_raw"), dataset)
+    ids = pack.samples["id"].to_numpy()
+    folds = protocol.folds(pack.samples, protocol.targets(pack.samples)[0])
+    assert [f.index for f in folds] == [1, 2, 3, 4, 5]
+    for f in folds:
+        test, train = set(ids[f.test]), set(ids[f.train]) | set(ids[f.validation])
+        assert test == lists["test", f.index] and train == lists["train", f.index]
+        assert not test & train  # no clip crosses train/test within a fold
+        assert len(f.validation) == pytest.approx(0.2 * len(train), abs=1)
+    sizes = [len(f.test) for f in folds]
+    assert sum(sizes) == len(pack.samples) and max(sizes) - min(sizes) <= 1
+
+
+def test_ferv39k_official_split_is_the_release_lists(ferv39k_pack, ferv39k_raw):
+    protocol = load_protocol("ferv39k")
+    pack = Pack(ferv39k_pack)
+    ids = pack.samples["id"].to_numpy()
+    (fold,) = protocol.folds(pack.samples, protocol.targets(pack.samples)[0])
+    listed = {
+        part: {line.split()[0] for line in (ferv39k_raw / f"All_scenes/{part}_All.csv").open()}
+        for part in ("train", "test")
+    }
+    assert set(ids[fold.test]) == listed["test"]
+    assert set(ids[fold.train]) | set(ids[fold.validation]) == listed["train"]
+    assert not set(ids[fold.test]) & listed["train"]
+
+
+def test_official_split_problems_are_named(ferv39k_pack, tmp_path):
+    protocol = load_protocol("ferv39k")
+    samples = Pack(ferv39k_pack).samples.copy()
+    positions = protocol.targets(samples)[0]
+    samples.loc[0, "partition"] = "validation"
+    with pytest.raises(ProtocolError, match="holds \\['validation'\\], neither 'train' nor"):
+        protocol.folds(samples, positions)
+    with pytest.raises(ProtocolError, match="splits on column 'partition', which the pack lacks"):
+        protocol.folds(samples.drop(columns="partition"), positions)
+    text = Path(protocol.path).read_text()
+    wrong = tmp_path / "ferv39k.toml"
+    wrong.write_text(text.replace("stride = 0", "stride = -2"))
+    with pytest.raises(ProtocolError, match="sampling.stride must be a non-negative integer"):
+        load_protocol(wrong)
+
+
+def test_dynamic_fer_protocols_declare_their_sampling():
+    for name in ("dfew", "ferv39k", "mafw"):
+        assert load_protocol(name).sampling == {"frames": 16, "stride": 0}
+    assert load_protocol("mafw-32x2").sampling == {"frames": 32, "stride": 2}
+    for name in ("dfew", "ferv39k", "mafw", "mafw-32x2"):
+        p = load_protocol(name)
+        assert p.inputs == ("face",) and p.metrics == ("war", "uar") and p.primary == "uar"
+        assert "test-oracle" in p.paper_note and "ifdd" in p.reported
+    mae = load_protocol("dfew").reported["mae-dfer"]
+    assert mae["uar"] == pytest.approx(np.mean(mae["uar_folds"]), abs=1e-4)
+    assert mae["war"] == pytest.approx(np.mean(mae["war_folds"]), abs=1e-4)

@@ -44,10 +44,16 @@ def register_synth(name: str) -> Callable[[Callable[..., Any]], Callable[..., An
 def _load_all() -> None:
     # Importing the modules runs their decorators.
     import emobench.datasets.casme2  # noqa: F401
+    import emobench.datasets.dfew  # noqa: F401
     import emobench.datasets.emer  # noqa: F401
+    import emobench.datasets.ferv39k  # noqa: F401
+    import emobench.datasets.mafw  # noqa: F401
     import emobench.datasets.masked  # noqa: F401
     import emobench.datasets.synth.casme2  # noqa: F401
+    import emobench.datasets.synth.dfew  # noqa: F401
     import emobench.datasets.synth.emer  # noqa: F401
+    import emobench.datasets.synth.ferv39k  # noqa: F401
+    import emobench.datasets.synth.mafw  # noqa: F401
     import emobench.datasets.synth.masked  # noqa: F401
 
 

@@ -1,5 +1,6 @@
 """Plain-torch building blocks shared by the model families (no torchvision, no downloads).
 
+- :func:`resize_frames` — square resizing of frames inside a model.
 - :class:`ResNet18` — the torchvision ResNet-18 layout (BasicBlock, layers [2, 2, 2, 2]) with a
   ``width`` knob (64 = the real network) and an ``input_size`` knob (frames are resized inside
   the encoder); randomly initialised like torchvision.
@@ -13,6 +14,22 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+
+def resize_frames(x: torch.Tensor, size: int | None) -> torch.Tensor:
+    """``(N, C, H, W)`` images resized to ``size × size`` (``None`` or already that size: as is).
+
+    Exact 2×2 box averages while the side halves evenly (much faster than ``F.interpolate`` on
+    CPU), then bilinear interpolation of whatever is left, antialiased when shrinking.
+    """
+    if size is None or tuple(x.shape[-2:]) == (size, size):
+        return x
+    while x.shape[-1] == x.shape[-2] and x.shape[-1] % 2 == 0 and x.shape[-1] >= 2 * size:
+        x = (x[..., ::2, ::2] + x[..., 1::2, ::2] + x[..., ::2, 1::2] + x[..., 1::2, 1::2]) / 4
+    if tuple(x.shape[-2:]) == (size, size):
+        return x
+    shrink = size < min(x.shape[-2:])
+    return F.interpolate(x, size=(size, size), mode="bilinear", antialias=shrink)
 
 
 class BasicBlock(nn.Module):
@@ -79,25 +96,19 @@ class ResNet18(nn.Module):
                 nn.init.zeros_(m.bias)
 
     def resize(self, x: torch.Tensor) -> torch.Tensor:
-        size = self.input_size
-        if size is None or tuple(x.shape[-2:]) == (size, size):
-            return x
-        # exact 2×2 box averages while the side halves evenly (much faster than F.interpolate
-        # on CPU), then interpolate whatever is left
-        while x.shape[-1] == x.shape[-2] and x.shape[-1] % 2 == 0 and x.shape[-1] >= 2 * size:
-            x = (x[..., ::2, ::2] + x[..., 1::2, ::2] + x[..., ::2, 1::2] + x[..., 1::2, 1::2]) / 4
-        if tuple(x.shape[-2:]) == (size, size):
-            return x
-        shrink = size < min(x.shape[-2:])
-        return F.interpolate(x, size=(size, size), mode="bilinear", antialias=shrink)
+        return resize_frames(x, self.input_size)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def feature_maps(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The maps of the last two stages, ``layer3`` (4·width) and ``layer4`` (8·width)."""
         x = self.resize(x)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         x = self.maxpool(F.relu(self.bn1(self.conv1(x)), inplace=True))
-        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
-        return torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)
+        low = self.layer3(self.layer2(self.layer1(x)))
+        return low, self.layer4(low)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.flatten(F.adaptive_avg_pool2d(self.feature_maps(x)[1], 1), 1)
 
 
 class FrameEncoder(nn.Module):

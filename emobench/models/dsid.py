@@ -34,14 +34,13 @@ Registered models (every :class:`ApexConfig` / :class:`DsidConfig` field is an o
 dropout → head), so the four differ only in what the comparison is about.
 
 ``small``: the same structure (two trunks) at ResNet-18 width 8 on 56 px, d = 64, AdamW 3e-3,
-20 epochs, batch 16: an epoch over 230 apex images takes ~0.5 s on 2 cores (~0.3 s with
-``shared_backbone=True``). λ = 1.0 as in ``paper``, checked against the training loss alone (no
-validation or test numbers): on synthetic apex images whose displayed and true labels agree in
-70 % of samples (15 epochs, 2 seeds, shared and separate trunks), λ = 1 trained both
-cross-entropies as fast as λ = 0 while lowering HSIC a little; λ = 3 began to slow them; λ = 10
-stalled the displayed-expression head (separate trunks) or collapsed the features altogether
-(shared trunk: both cross-entropies stuck at chance). With Gaussian kernels on a batch of 16,
-HSIC is only ~0.01–0.06, so a large λ is cheapest to satisfy by making the features constant.
+20 epochs, batch 16, and λ = 0.1. λ was chosen on **validation** UAR (the 20 % of training
+subjects each fold carves out; never the test fold) of ``masked-apex-5fold`` on the masked
+miniature, seed 0, among 0.1, 0.3 and 1.0: mean best-epoch validation UAR 0.517, 0.513 and
+0.400. With Gaussian kernels on a batch of 16, HSIC is only ~0.01–0.06, and a large λ is
+cheapest to satisfy by making the weaker (true-emotion) stream's features constant: at λ ≥ 1
+that stream collapses towards chance. ``paper`` keeps λ = 1.0 (batch 32, untested at that
+scale; the paper's value is unknown).
 """
 
 from __future__ import annotations
@@ -168,7 +167,7 @@ APEX_CONFIGS: dict[str, ApexConfig] = {
 
 DSID_CONFIGS: dict[str, DsidConfig] = {
     "paper": DsidConfig(**asdict(APEX_CONFIGS["paper"]), shared_backbone=False, hsic_weight=1.0),
-    "small": DsidConfig(**asdict(APEX_CONFIGS["small"]), shared_backbone=False, hsic_weight=1.0),
+    "small": DsidConfig(**asdict(APEX_CONFIGS["small"]), shared_backbone=False, hsic_weight=0.1),
 }
 
 

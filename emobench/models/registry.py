@@ -74,6 +74,8 @@ def _load_all() -> None:
     import emobench.models.baselines  # noqa: F401
     import emobench.models.dsid  # noqa: F401
     import emobench.models.emert  # noqa: F401
+    import emobench.models.ifdd  # noqa: F401
+    import emobench.models.video_baselines  # noqa: F401
 
 
 def model_names() -> list[str]:

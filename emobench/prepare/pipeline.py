@@ -13,11 +13,19 @@ media key          step                            arrays written
 
 A sample whose media fail (missing, undecodable, unusable gaze) is skipped with the file and
 the reason, and listed in the pack and on screen; ``strict=True`` turns any skip into failure
-before anything is written. The raw folder is only ever read.
+before anything is written. Rows a release itself marks as outside the task (DFEW's label 0,
+"not single-labelled") are not skips: the adapter counts them in ``excluded``, which is
+reported and stored in the pack's ``excluded`` attribute. The raw folder is only ever read.
+
+Frames are sampled uniformly (``stride`` = 0, the centre frame of T equal segments) or, with
+``stride`` > 0, every stride-th frame of a centred window of T × stride frames (MAFW's 32 × 2).
+``default_frames(dataset)`` is the adapter's ``default_frames`` (16 for the in-the-wild video
+datasets) or ``PrepareSettings.frames``.
 """
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -49,6 +57,7 @@ from emobench.prepare.video import sample_frame_folder, sample_video
 class PrepareSettings:
     frames: int = 8
     size: int = 112
+    stride: int = 0  # 0: uniform over the clip; k > 0: every k-th frame of a centred window
     compression: str | None = None  # None (fastest) | "lzf" | "gzip"
     apex: str = "annotated"  # apex strategy for onset/apex/offset-coded clips
     miniature: bool = False  # True when the source is emobench's synthetic miniature
@@ -69,6 +78,7 @@ class PrepareReport:
     padded_clips: int
     unknown_label_columns: list[str]
     restarted: bool
+    excluded: dict[str, int] = field(default_factory=dict)  # reason → rows left out by design
 
 
 class StrictModeError(EmobenchError):
@@ -122,10 +132,12 @@ def prepare_sample(
     arrays: dict[str, np.ndarray] = {}
     padded = False
     if "face_video" in sample.media:
-        clip = sample_video(root / sample.media["face_video"], settings.frames, settings.size)
+        clip = sample_video(
+            root / sample.media["face_video"], settings.frames, settings.size, settings.stride
+        )
     elif "face_frames_dir" in sample.media:
         clip = sample_frame_folder(
-            root / sample.media["face_frames_dir"], settings.frames, settings.size
+            root / sample.media["face_frames_dir"], settings.frames, settings.size, settings.stride
         )
     else:
         clip = None
@@ -177,6 +189,23 @@ def _jobs(root: Path, samples: list[Sample], settings: PrepareSettings):
         )
 
 
+def default_frames(dataset: str) -> int:
+    """Frames per clip ``emobench prepare`` samples when ``--frames`` is not given."""
+    return int(getattr(get_adapter(dataset), "default_frames", PrepareSettings.frames))
+
+
+def _adapter(dataset: str, root: Path, columns: dict | None, layout: str | None):
+    adapter_cls = get_adapter(dataset)
+    options: dict = {}
+    if columns:
+        options["columns"] = columns
+    if layout:
+        if not getattr(adapter_cls, "layouts", None):
+            raise EmobenchError(f"dataset {dataset!r} has one raw layout; --layout does not apply")
+        options["layout"] = layout
+    return adapter_cls(root, **options)
+
+
 def _row(sample: Sample) -> dict:
     return {"id": sample.id, "subject": sample.subject, **sample.labels, **sample.annotations}
 
@@ -189,6 +218,7 @@ def prepare_dataset(
     *,
     strict: bool = False,
     columns: dict[str, str] | None = None,
+    layout: str | None = None,
     workers: int = 1,
     progress: Callable[[int, int, str], None] | None = None,
 ) -> PrepareReport:
@@ -201,9 +231,14 @@ def prepare_dataset(
     root = Path(src)
     if (root / MINIATURE_MARKER).is_file() and not settings.miniature:
         settings = replace(settings, miniature=True)
-    adapter_cls = get_adapter(dataset)
-    adapter = adapter_cls(root, columns=columns) if columns else adapter_cls(root)
+    if settings.stride < 0 or settings.frames < 1:
+        raise EmobenchError(
+            f"frames must be positive and stride non-negative, got {settings.frames} and "
+            f"{settings.stride}"
+        )
+    adapter = _adapter(dataset, root, columns, layout)
     samples, skips = adapter.scan()
+    excluded = dict(getattr(adapter, "excluded", {}))
     if strict and skips:
         raise StrictModeError(skips)
     out = Path(out)
@@ -246,17 +281,21 @@ def prepare_dataset(
                 if progress:
                     progress(i + 1, len(samples), sample.id)
             _describe_arrays(writer, settings)
+            if excluded:
+                writer.set_attrs("/", {"excluded": json.dumps(excluded, sort_keys=True)})
             digest = writer.finish([s.as_dict() for s in skips])
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
     return PrepareReport(
-        out, digest, prepared, skips, padded, adapter_unknown(adapter), writer.restarted
+        out, digest, prepared, skips, padded, adapter_unknown(adapter), writer.restarted, excluded
     )
 
 
 def _variant(settings: PrepareSettings, coded_clips: bool) -> str:
     variant = f"frames={settings.frames},size={settings.size}"
+    if settings.stride:
+        variant += f",stride={settings.stride}"
     return f"{variant},apex={settings.apex}" if coded_clips else variant
 
 
@@ -291,7 +330,14 @@ def _describe_arrays(writer: PackWriter, settings: PrepareSettings) -> None:
             "color": "RGB",
             "frames": settings.frames,
             "size": settings.size,
-            "sampling": "uniform, centre frame of T equal segments",
+            "stride": settings.stride,
+            "sampling": (
+                f"stride {settings.stride}: one frame in {settings.stride} of a centred window of "
+                f"{settings.frames * settings.stride} frames; shorter clips stretched by "
+                "repeating frames"
+                if settings.stride
+                else "uniform, centre frame of T equal segments"
+            ),
         },
     )
     writer.set_attrs(

@@ -103,8 +103,9 @@ def render_markdown(protocol: Protocol, table: pd.DataFrame) -> str:
         notes.append(f"Reported {model}: {rep.get('source', '')}{note}")
     if (table["data"] == "miniature").any():
         notes.append(
-            "Rows marked `miniature` ran on the embedded synthetic EMER miniature, not "
-            "on the real dataset: they check the pipeline, they are not paper numbers."
+            f"Rows marked `miniature` ran on the embedded synthetic {protocol.dataset} "
+            "miniature, not on the real dataset: they check the pipeline, they are not paper "
+            "numbers."
         )
     return "\n".join(head + lines + notes) + "\n"
 

@@ -3,7 +3,14 @@ import numpy as np
 import pytest
 
 from emobench.errors import InputError
-from emobench.prepare.video import sample_frame_folder, sample_video, uniform_indices
+from emobench.prepare.video import (
+    SampledClip,
+    sample_frame_folder,
+    sample_indices,
+    sample_video,
+    strided_indices,
+    uniform_indices,
+)
 
 
 def _write_video(path, n_frames, size=64):
@@ -58,3 +65,43 @@ def test_frame_folder_sorts_numerically_and_reports_bad_files(tmp_path):
     (tmp_path / "cover.jpg").write_bytes(b"")
     with pytest.raises(InputError, match="no number"):
         sample_frame_folder(tmp_path, t=4, size=8)
+
+
+def test_strided_indices_take_a_centred_window():
+    # MAFW's 32 frames at stride 2: a window of 64 frames centred on the clip, every 2nd frame
+    assert strided_indices(100, 32, 2).tolist() == list(range(18, 82, 2))
+    assert strided_indices(64, 32, 2).tolist() == list(range(0, 64, 2))
+    assert strided_indices(65, 32, 2).tolist() == list(range(0, 64, 2))
+    # shorter clips are stretched to the window by repeating frames, then strided
+    assert strided_indices(10, 8, 2).tolist() == [0, 1, 2, 3, 5, 6, 7, 8]
+    assert strided_indices(4, 8, 2).tolist() == [0, 0, 1, 1, 2, 2, 3, 3]
+    short = strided_indices(40, 32, 2)
+    assert short[0] == 0 and short[-1] == 38 and np.all(np.diff(short) >= 1)
+    assert sample_indices(80, 8).tolist() == uniform_indices(80, 8).tolist()
+    assert sample_indices(80, 8, 3).tolist() == strided_indices(80, 8, 3).tolist()
+    with pytest.raises(ValueError):
+        strided_indices(0, 8, 2)
+    with pytest.raises(ValueError):
+        strided_indices(10, 8, 0)
+
+
+def test_padding_follows_the_sampling():
+    frames = np.zeros((4, 2, 2, 3), np.uint8)
+    assert not SampledClip(frames, 20, (2, 7, 12, 17)).padded
+    assert SampledClip(frames, 3, (0, 1, 1, 2)).padded
+    # stride 2 wants a window of 8 frames: a 6-frame clip is stretched, so padded
+    assert SampledClip(frames, 6, (0, 1, 3, 4), window=8).padded
+    assert not SampledClip(frames, 8, (0, 2, 4, 6), window=8).padded
+
+
+def test_frame_folder_and_video_at_a_stride(tmp_path):
+    for i in range(1, 21):
+        cv2.imwrite(str(tmp_path / f"{i}.jpg"), np.full((12, 12, 3), i * 10, np.uint8))
+    clip = sample_frame_folder(tmp_path, t=4, size=8, stride=3)
+    assert clip.indices == (4, 7, 10, 13) and not clip.padded and clip.window == 12
+    assert [int(f.mean()) for f in clip.frames] == pytest.approx([50, 80, 110, 140], abs=3)
+    stretched = sample_frame_folder(tmp_path, t=8, size=8, stride=4)
+    assert stretched.padded and len(stretched.frames) == 8
+    _write_video(tmp_path / "clip.mp4", 24)
+    video = sample_video(tmp_path / "clip.mp4", t=4, size=16, stride=2)
+    assert video.indices == (8, 10, 12, 14) and not video.padded

@@ -24,6 +24,27 @@ AU26   jaw drop             mouth opens vertically and the chin goes down
 Emotions map to EMFACS-style prototypes (``EMOTION_AUS``), and ``expression_timeline`` gives the
 onset → apex → offset intensity curve of an expression over a clip. Layers drawn later (masks,
 disguise) can place themselves with ``face_landmarks``.
+
+MAFW's four non-basic classes have prototypes too (``SECONDARY_EMOTION_AUS``), built from the
+same twelve units in the same spirit; they are emobench's choices, not validated codings:
+
+==============  ==========================  ==============================================
+contempt        AU12 0.35 + AU23 0.6        EMFACS codes contempt as a unilateral lip-corner
+                                            tightening and raise (R12A+R14A); the renderer is
+                                            symmetric and has no AU14, so: a faint smile with
+                                            tightened lips and no cheek raise (no AU6)
+anxiety         AU1 0.7, AU4 0.5, AU5 0.3,  a muted fear (anxiety is usually described as a
+                AU20 0.6, AU23 0.5          low-intensity fear display): worried brows
+                                            (1+4), some lid raise, lip stretch, pressed lips,
+                                            no jaw drop
+helplessness    AU1 0.8, AU2 0.4, AU15 0.5, the sadness family with raised, oblique brows
+                AU26 0.3                    and a slack jaw (no brow lowering, AU4)
+disappointment  AU1 0.25, AU4 0.5, AU15     a sadness–anger blend: corners down with pressed
+                0.8, AU23 0.6               lips and lowered brows
+==============  ==========================  ==============================================
+
+``render_face`` draws on a flat background colour (the identity's) or on a given background
+image, for worlds whose scenes vary behind the face.
 """
 
 from __future__ import annotations
@@ -61,6 +82,14 @@ EMOTION_AUS: dict[str, dict[str, float]] = {
     "Neutral": {},
 }
 """Prototype action units per emotion at full intensity (EMFACS-style)."""
+
+SECONDARY_EMOTION_AUS: dict[str, dict[str, float]] = {
+    "Contempt": {"AU12": 0.35, "AU23": 0.6},
+    "Anxiety": {"AU1": 0.7, "AU4": 0.5, "AU5": 0.3, "AU20": 0.6, "AU23": 0.5},
+    "Helplessness": {"AU1": 0.8, "AU2": 0.4, "AU15": 0.5, "AU26": 0.3},
+    "Disappointment": {"AU1": 0.25, "AU4": 0.5, "AU15": 0.8, "AU23": 0.6},
+}
+"""Prototypes for MAFW's non-basic classes, from the same units (see the module docstring)."""
 
 UPPER_FACE_AUS: tuple[str, ...] = ("AU1", "AU2", "AU4", "AU5", "AU7")
 """Brow and lid units: the part of a felt emotion that is hardest to hide behind a posed one."""
@@ -151,11 +180,13 @@ class Lighting:
 
 
 def expression_aus(emotion: str, intensity: float) -> dict[str, float]:
-    """The prototype action units of ``emotion`` scaled by ``intensity`` (0..1)."""
-    if emotion not in EMOTION_AUS:
-        raise ValueError(f"unknown emotion {emotion!r}; known: {', '.join(EMOTION_AUS)}")
+    """The prototype action units of ``emotion`` scaled by ``intensity`` (0..1); ``emotion``
+    is a key of ``EMOTION_AUS`` or ``SECONDARY_EMOTION_AUS``."""
+    prototypes = {**EMOTION_AUS, **SECONDARY_EMOTION_AUS}
+    if emotion not in prototypes:
+        raise ValueError(f"unknown emotion {emotion!r}; known: {', '.join(prototypes)}")
     k = _clamp(intensity, 0.0, 1.0)
-    return {au: value * k for au, value in EMOTION_AUS[emotion].items()}
+    return {au: value * k for au, value in prototypes[emotion].items()}
 
 
 def upper_face_aus(aus: Mapping[str, float]) -> dict[str, float]:
@@ -234,12 +265,19 @@ def render_face(
     pose: Pose = Pose(),
     lighting: Lighting = Lighting(),
     noise_sd: float = 2.5,
+    background: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Draw one face; returns an (size, size, 3) uint8 BGR image."""
+    """Draw one face; returns an (size, size, 3) uint8 BGR image. ``background`` (size × size
+    × 3 uint8 BGR) replaces the identity's flat background colour."""
     checked = _checked_aus(aus)
     drawing = _face_drawing(identity, tuple(checked[name] for name in AU_NAMES))
     img = np.empty((size, size, 3), np.uint8)
-    img[:] = identity.background_bgr
+    if background is None:
+        img[:] = identity.background_bgr
+    elif background.shape != img.shape:
+        raise ValueError(f"background is {background.shape}, the image {img.shape}")
+    else:
+        img[:] = background
     pixels = np.split(_to_pixels(drawing.points, _pose_matrix(pose, size)), drawing.splits)
     for shape, pts in zip(drawing.shapes, pixels, strict=True):
         if shape.closed:

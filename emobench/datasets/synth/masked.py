@@ -11,9 +11,17 @@ Emotion Recognition under Masked Expressions", arXiv 2603.16760) on an MFED-like
 3. the DISPLAYED (required) expression then rises and dominates: it peaks at the annotated
    ``ApexFrame`` (13–17), the unique frame of peak displayed intensity, with a plateau at
    ``PLATEAU`` = 0.9 two frames either side, and is gone by ``OffsetFrame`` (20–23);
-4. from the leak through the apex a faint trace of the true emotion stays in the UPPER face
-   only (brow and lid units AU1/2/4/5/7 at ``TRACE_INTENSITY`` = 0.25 of the full
-   expression), fading out with the displayed expression.
+4. while the displayed expression is held, a trace of the true emotion shows through in the
+   UPPER face: its prototype's brow, lid, cheek and nose-root units (``LEAKY_AUS`` =
+   AU1/2/4/5/6/7/9) at ``TRACE_INTENSITY`` = 0.5 of the full expression at the apex, rising
+   and fading with the displayed expression (so the apex stays the frame of largest change).
+   The required expression is *posed*, and a posed expression under-recruits exactly those
+   units (Ekman's "reliable" muscles, hard to move at will and hard to hold still when an
+   emotion is felt; the posed, non-Duchenne smile without AU6 is the classic case): the
+   displayed prototype's ``LEAKY_AUS`` reach only ``POSED_LEAKY`` = 0.3 of full intensity, its
+   lower-face units their full intensity. Every true emotion has at least one leaky unit
+   (happiness AU6, disgust AU9), so the apex carries all six, faintly, under a dominant lower
+   face that shows the displayed expression.
 
 So a clip from its onset shows the true emotion, while the apex frame alone shows it only
 faintly — the paper's "apex-frame paradigm". Head-pose jitter, lighting and sensor noise are
@@ -65,7 +73,6 @@ from emobench.datasets.synth.face_renderer import (
     expression_aus,
     pose_track,
     render_face,
-    upper_face_aus,
 )
 from emobench.errors import EmobenchError, InputError
 
@@ -82,7 +89,11 @@ APEX_RANGE = (13, 17)
 OFFSET_RANGE = (20, 23)
 LEAK_FRAMES = 4
 LEAK_SHARE = (0.6, 0.9)  # of the apex frame's facial change
-TRACE_INTENSITY = 0.25
+TRACE_INTENSITY = 0.5
+POSED_LEAKY = 0.3  # a posed expression's leaky units, as a share of their full intensity
+# Units a felt emotion moves involuntarily and a posed one under-recruits: the upper face
+# (brows AU1/2/4, lids AU5/7, cheeks AU6) and the nose root (AU9).
+LEAKY_AUS: tuple[str, ...] = ("AU1", "AU2", "AU4", "AU5", "AU6", "AU7", "AU9")
 PLATEAU = 0.9  # displayed intensity two frames before and after the apex
 # Head-pose jitter (fraction of the image side, degrees, relative scale): sub-pixel, so that the
 # largest change in a clip is still the apex, not where the head drifted to.
@@ -290,9 +301,18 @@ def clip_curves(clip: MaskedClip) -> dict[str, np.ndarray]:
         ],
         0.0,
     )
-    trace = TRACE_INTENSITY * np.clip((n - o) / (LEAK_FRAMES // 2), 0.0, 1.0)
-    trace = np.where(n > end, trace * display / PLATEAU, trace)
+    trace = TRACE_INTENSITY * display
     return {"leak": leak, "trace": trace, "display": display}
+
+
+def leaky_aus(aus: dict[str, float]) -> dict[str, float]:
+    """Only the units of ``aus`` that a felt emotion cannot hold still (``LEAKY_AUS``)."""
+    return {au: value for au, value in aus.items() if au in LEAKY_AUS}
+
+
+def posed_aus(aus: dict[str, float]) -> dict[str, float]:
+    """``aus`` as a deliberate expression makes them: leaky units at ``POSED_LEAKY``."""
+    return {au: value * POSED_LEAKY if au in LEAKY_AUS else value for au, value in aus.items()}
 
 
 def frame_aus(
@@ -305,8 +325,8 @@ def frame_aus(
     """Action units of frame ``index`` (0-based): the leak (peaking at ``leak_peak``), the
     upper-face trace and the displayed expression, combined unit by unit."""
     leak = world_aus(identity, clip.true_emotion, leak_peak * float(curves["leak"][index]))
-    trace = upper_face_aus(world_aus(identity, clip.true_emotion, float(curves["trace"][index])))
-    shown = world_aus(identity, clip.expression, float(curves["display"][index]))
+    trace = leaky_aus(world_aus(identity, clip.true_emotion, float(curves["trace"][index])))
+    shown = posed_aus(world_aus(identity, clip.expression, float(curves["display"][index])))
     return combine_aus(leak, trace, shown)
 
 
