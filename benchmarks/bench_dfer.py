@@ -21,23 +21,19 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
+from side_by_side import Row, best_of, loader_vs_training, report
 
 from emobench.datasets.coding_sheet import list_numbered_frames
 from emobench.datasets.dfew import DfewAdapter
 from emobench.datasets.registry import get_synth
-from emobench.engine import PackDataset, model_spec, to_model_inputs
-from emobench.models.registry import create_model, get_model_entry
 from emobench.pack import Pack
 from emobench.prepare.pipeline import PrepareSettings, prepare_dataset
 from emobench.prepare.video import sample_indices
-from emobench.protocols import load_protocol
 
 FRAMES = 16
 SMALL_PER_CLASS = 10  # 1×: 70 single-labelled clips; 10×: 700
@@ -48,15 +44,6 @@ from emobench.prepare.pipeline import PrepareSettings, prepare_dataset
 prepare_dataset("dfew", sys.argv[1], sys.argv[2], PrepareSettings(frames=16))
 print(json.dumps({"max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
-
-
-def best_of(repeats: int, fn) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def frame_files(folder: Path) -> list[Path]:
@@ -106,23 +93,22 @@ def main() -> None:
         settings = PrepareSettings(frames=FRAMES)
         t_prepare = best_of(args.repeats, lambda: prepare_dataset("dfew", raw, pack_path, settings))
         rows.append(
-            (
+            Row(
                 "prepare (16 frames) vs cv2.imread of the frames it decodes",
                 n / t_prepare,
                 n / t_sampled,
                 "clips/s",
                 0.8,
-                True,
             )
         )
         rows.append(
-            (
+            Row(
                 "  (information) vs cv2.imread of every frame of the clips",
                 n / t_prepare,
                 n / t_every,
                 "clips/s",
                 0.8,
-                True,
+                informational=True,
             )
         )
 
@@ -133,78 +119,25 @@ def main() -> None:
         rss10 = peak_rss_mb(raw10, work / "peak-10x.h5")
         n10 = len(DfewAdapter(raw10).scan()[0])
         rows.append(
-            (
+            Row(
                 f"prepare peak RSS, {n10} clips vs {n} clips (MB)",
                 rss10,
                 rss1,
                 "MB",
                 1.2,
-                False,
+                higher_is_better=False,
             )
         )
 
         # 3. loader vs training --------------------------------------------------------------
-        pack = Pack(pack_path)
-        protocol = load_protocol("dfew")
-        positions, targets = protocol.targets(pack.samples)
-        fold = protocol.folds(pack.samples, positions)[0]
-        by_pos = dict(zip(positions.tolist(), targets.tolist(), strict=True))
-        t = np.array([by_pos[int(p)] for p in fold.train])
-        model = create_model(args.model, model_spec(protocol, pack, args.config, None))
-        inputs = get_model_entry(args.model).inputs
-        dataset = PackDataset(pack, fold.train, inputs, t)
-        loader = DataLoader(
-            dataset,
-            batch_size=model.train_config.batch_size,
-            shuffle=True,
-            generator=torch.Generator().manual_seed(0),
-        )
-        batches = list(loader)
-
-        def load_epoch() -> None:
-            for _ in loader:
-                pass
-
-        opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
-
-        def train_epoch() -> None:
-            model.train()
-            for raw_batch in batches:  # pre-loaded: the training step alone
-                batch = to_model_inputs(raw_batch)
-                loss = model.loss(model(batch), batch)
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-
-        t_load = best_of(args.repeats, load_epoch)
-        t_train = best_of(args.repeats, train_epoch)
         rows.append(
-            (
-                f"loader vs {args.model} ({args.config}) training, dfew fold 1",
-                len(dataset) / t_load,
-                len(dataset) / t_train,
-                "clips/s",
-                10.0,
-                True,
-            )
+            loader_vs_training(Pack(pack_path), "dfew", args.model, args.config, args.repeats)
         )
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
-    print(f"{'measurement':62} {'ours':>10} {'reference':>10} {'unit':>9} {'ratio':>7} {'goal':>6}")
-    failed = False
-    for name, ours, ref, unit, goal, higher in rows:
-        ratio = ours / ref
-        ok = ratio >= goal if higher else ratio <= goal
-        informational = name.startswith("  (information)")
-        failed |= not ok and not informational
-        verdict = "" if informational else ("ok" if ok else "BELOW GOAL")
-        print(
-            f"{name:62} {ours:10.1f} {ref:10.1f} {unit:>9} {ratio:7.2f} "
-            f"{('>=' if higher else '<=') + str(goal):>6} {verdict}"
-        )
-    print(f"torch threads {torch.get_num_threads()}, {n} clips at 1×, {FRAMES} frames per clip")
-    raise SystemExit(1 if failed else 0)
+    footer = f"torch threads {torch.get_num_threads()}, {n} clips at 1×, {FRAMES} frames per clip"
+    raise SystemExit(report(rows, footer))
 
 
 if __name__ == "__main__":

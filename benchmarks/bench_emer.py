@@ -14,30 +14,17 @@ from __future__ import annotations
 import argparse
 import shutil
 import tempfile
-import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
+from side_by_side import Row, best_of, loader_vs_training, report
 
 from emobench.datasets.emer import EmerAdapter
-from emobench.engine import FeatureScaler, PackDataset, model_spec, to_model_inputs
 from emobench.miniature import miniature_raw
-from emobench.models.registry import create_model, get_model_entry
 from emobench.pack import Pack, PackWriter
 from emobench.prepare.pipeline import prepare_dataset
-from emobench.protocols import load_protocol
-
-
-def best_of(repeats: int, fn) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def bare_decode(paths: list[Path]) -> None:
@@ -69,7 +56,7 @@ def main() -> None:
         pack_path = work / "emer.h5"
         t_prepare = best_of(args.repeats, lambda: prepare_dataset("emer", raw, pack_path))
         rows.append(
-            (
+            Row(
                 "prepare (decode + sample + eyes + pack) vs bare cv2 decode",
                 n / t_prepare,
                 n / t_decode,
@@ -107,7 +94,7 @@ def main() -> None:
         t_pack = best_of(args.repeats, write_pack)
         t_npy = best_of(args.repeats, write_npy)
         rows.append(
-            (
+            Row(
                 "pack write vs np.save of the same arrays",
                 nbytes / t_pack,
                 nbytes / t_npy,
@@ -117,63 +104,12 @@ def main() -> None:
         )
 
         # 3. loader vs training ---------------------------------------------------------------
-        protocol = load_protocol("p3")
-        positions, targets = protocol.targets(pack.samples)
-        fold = protocol.folds(pack.samples, positions)[0]
-        by_pos = dict(zip(positions.tolist(), targets.tolist(), strict=True))
-        t = np.array([by_pos[int(p)] for p in fold.train])
-        scaler = FeatureScaler.fit(pack.file()["eye/windows"][()][fold.train])
-        model = create_model("emert", model_spec(protocol, pack, args.config, None))
-        inputs = get_model_entry("emert").inputs
-        dataset = PackDataset(pack, fold.train, inputs, t, None, scaler)
-        loader = DataLoader(
-            dataset,
-            batch_size=model.train_config.batch_size,
-            shuffle=True,
-            generator=torch.Generator().manual_seed(0),
-        )
-        batches = list(loader)
-
-        def load_epoch() -> None:
-            for _ in loader:
-                pass
-
-        opt = torch.optim.Adam(model.parameters(), lr=1e-4)
-
-        def train_epoch() -> None:
-            model.train()
-            for raw in batches:  # pre-loaded: the training step alone
-                batch = to_model_inputs(raw)
-                loss = model.loss(model(batch), batch)
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-
-        t_load = best_of(args.repeats, load_epoch)
-        t_train = best_of(args.repeats, train_epoch)
-        rows.append(
-            (
-                f"loader vs emert ({args.config}) training on p3 fold 1",
-                len(dataset) / t_load,
-                len(dataset) / t_train,
-                "samples/s",
-                10.0,
-            )
-        )
+        rows.append(loader_vs_training(pack, "p3", "emert", args.config, args.repeats))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
-    print(f"{'measurement':62} {'ours':>10} {'reference':>10} {'unit':>9} {'ratio':>7} {'goal':>6}")
-    failed = False
-    for name, ours, ref, unit, goal in rows:
-        ratio = ours / ref
-        failed |= ratio < goal
-        print(
-            f"{name:62} {ours:10.1f} {ref:10.1f} {unit:>9} {ratio:7.2f} {'>=' + str(goal):>6}"
-            f" {'ok' if ratio >= goal else 'BELOW GOAL'}"
-        )
-    print(f"torch threads {torch.get_num_threads()}, {len(samples)} samples, {nbytes:.1f} MB")
-    raise SystemExit(1 if failed else 0)
+    footer = f"torch threads {torch.get_num_threads()}, {len(samples)} samples, {nbytes:.1f} MB"
+    raise SystemExit(report(rows, footer))
 
 
 if __name__ == "__main__":

@@ -12,24 +12,15 @@ The ratio is "ours / reference" in clips/s (higher is better). Each timing is th
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
 import cv2
+from side_by_side import Row, best_of, report
 
 from emobench.datasets.coding_sheet import list_numbered_frames
 from emobench.datasets.masked import MaskedAdapter
 from emobench.miniature import miniature_raw
 from emobench.prepare.apex import prepare_apex_sample
-
-
-def best_of(repeats: int, fn) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def main() -> None:
@@ -71,17 +62,16 @@ def main() -> None:
 
     t_decode = best_of(args.repeats, bare_decode)
     t_extract = best_of(args.repeats, extract)
-    ours, ref, goal = n / t_extract, n / t_decode, 0.5
-    ratio = ours / ref
-    print(f"{'measurement':62} {'ours':>10} {'reference':>10} {'unit':>9} {'ratio':>7} {'goal':>6}")
-    print(
-        f"{f'apex extraction ({args.strategy}) vs bare cv2 decode of the clips':62} "
-        f"{ours:10.1f} {ref:10.1f} {'clips/s':>9} {ratio:7.2f} {'>=' + str(goal):>6}"
-        f" {'ok' if ratio >= goal else 'BELOW GOAL'}"
+    row = Row(
+        f"apex extraction ({args.strategy}) vs bare cv2 decode of the clips",
+        n / t_extract,
+        n / t_decode,
+        "clips/s",
+        0.5,
     )
     frames = sum(len(files) for _, files, _ in clips)
-    print(f"{n} clips, {frames} frames, OpenCV threads {cv2.getNumThreads()}")
-    raise SystemExit(0 if ratio >= goal else 1)
+    footer = f"{n} clips, {frames} frames, OpenCV threads {cv2.getNumThreads()}"
+    raise SystemExit(report([row], footer))
 
 
 if __name__ == "__main__":
