@@ -28,7 +28,7 @@ Registered models (every :class:`ApexConfig` / :class:`DsidConfig` field is an o
 - ``apex-two-head`` (input ``apex``): the same model with λ = 0 (the no-HSIC ablation).
 - ``apex-single`` (input ``apex``): one stream for the true emotion only (ignores aux).
 - ``clip-baseline`` (input ``clip``): a ResNet-18 over every frame of the onset → apex clip,
-  mean over time, one stream → true-emotion head (the earlier clip paradigm).
+  max over time, one stream → true-emotion head (the earlier clip paradigm).
 
 ``apex-single`` and ``clip-baseline`` are exactly one ``dsid`` stream (trunk → projection →
 dropout → head), so the four differ only in what the comparison is about.
@@ -210,7 +210,11 @@ class ApexSingle(_ApexModel):
 
 
 class ClipBaseline(_ApexModel):
-    """Onset → apex clip → ResNet-18 per frame → mean over time → one stream → head."""
+    """Onset → apex clip → ResNet-18 per frame → max over time → one stream → head.
+
+    Max rather than mean over time: the true emotion shows for ~3 of the clip's frames just
+    after the onset, and a temporal mean dilutes it (on the masked miniature, seed 0, 5 folds:
+    mean 0.212 true-emotion UAR, below the apex-frame models)."""
 
     def __init__(self, spec: ModelSpec, cfg: ApexConfig):
         super().__init__(spec, cfg)
@@ -219,7 +223,7 @@ class ClipBaseline(_ApexModel):
         self.head = nn.Linear(cfg.dim, spec.num_outputs)
 
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        features = self.stream(self.encoder(batch["clip"]).mean(1))
+        features = self.stream(self.encoder(batch["clip"]).amax(1))
         return {
             "output": head_output(self.head(self.dropout(features)), self.task),
             "features": features,
@@ -340,5 +344,5 @@ def apex_single(spec: ModelSpec) -> ApexSingle:
 
 @register_model("clip-baseline", inputs=("clip",))
 def clip_baseline(spec: ModelSpec) -> ClipBaseline:
-    """ResNet-18 over the onset → apex clip, mean over time, true-emotion head."""
+    """ResNet-18 over the onset → apex clip, max over time, true-emotion head."""
     return ClipBaseline(spec, _apex_config("clip-baseline", spec))

@@ -275,3 +275,15 @@ def test_the_hsic_term_makes_the_two_features_more_independent() -> None:
     with_hsic, _ = hsic_during_training(10.0)
     assert with_hsic < 0.8 * without
     assert ce_without < np.log(CLASSES) + np.log(AUX)  # both heads learn (chance at start)
+
+
+def test_clip_baseline_takes_the_maximum_over_time() -> None:
+    """A leak that lasts a few frames is not averaged away: features are max-pooled in time."""
+    torch.manual_seed(0)
+    model = create_model("clip-baseline", make_spec()).eval()
+    batch = make_batch(("clip",), frames=5)
+    with torch.no_grad():
+        per_frame = model.encoder(batch["clip"])
+        expected = model.head(model.stream(per_frame.amax(1)))
+        assert torch.allclose(model(batch)["output"], expected, atol=1e-6)
+        assert not torch.allclose(expected, model.head(model.stream(per_frame.mean(1))))
