@@ -359,12 +359,6 @@ class Ifdd(EmobenchModel):
                     f"whole factor; {spec.frames} frames is not a multiple"
                 )
             pool = spec.frames // cfg.clip_frames
-        t_feat = conv_out(spec.frames, 3, 2) // pool
-        if t_feat < 2 or t_feat % 2:
-            raise ProtocolError(
-                f"ifdd splits the {t_feat} feature frames of a {spec.frames}-frame clip into "
-                "even and odd halves: use an even number of feature frames (e.g. 16 frames)"
-            )
         self.input_size = cfg.input_size or spec.frame_size
         if cfg.backbone == "mvit":
             self.backbone = MultiscaleVideoTransformer(
@@ -387,7 +381,8 @@ class Ifdd(EmobenchModel):
         (low, _), (dim, (t, h, w)) = self.backbone.stage_shapes[-2:]
         if t < 2 or t % 2:
             raise ProtocolError(
-                f"ifdd splits {t} feature frames into even and odd halves: use an even number"
+                f"ifdd splits the {t} feature frames of a {spec.frames}-frame clip into even and "
+                "odd halves: use an even number of feature frames (e.g. 16 frames)"
             )
         self.pyramid = PyramidFusion(low, dim)
         self.issm = IntervalSampler(dim, t, cfg.issm_channels, min(cfg.issm_grid, h, w))

@@ -69,50 +69,69 @@ R2PLUS1D_CONFIGS: dict[str, VideoBaselineConfig] = {
 
 
 class _VideoBaseline(EmobenchModel):
+    """A clip encoder ``(B, T, 3, H, W)`` → ``(B, D)``, then dropout and a linear head."""
+
     cfg: VideoBaselineConfig
 
-    def __init__(self, spec: ModelSpec, cfg: VideoBaselineConfig, out_features: int):
+    def __init__(
+        self, spec: ModelSpec, cfg: VideoBaselineConfig, encoder: nn.Module, out_features: int
+    ):
         super().__init__(
             spec.task, spec.num_outputs, cfg.train_config(), cfg=cfg, config_name=spec.config
         )
+        self.encoder = encoder
         self.dropout = nn.Dropout(cfg.dropout)
         self.head = nn.Linear(out_features, spec.num_outputs)
 
-    def features(self, clip: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
-
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        features = self.features(batch["face"])
+        features = self.encoder(batch["face"])
         return {
             "output": head_output(self.head(self.dropout(features)), self.task),
             "features": features,
         }
 
 
+class TemporalMean(nn.Module):
+    """Per-frame ResNet-18 features averaged over time: ``(B, T, 3, H, W)`` → ``(B, 8·w)``."""
+
+    def __init__(self, width: int, input_size: int | None):
+        super().__init__()
+        self.frames = FrameEncoder(width, input_size)
+        self.out_features = self.frames.out_features
+
+    def forward(self, clip: torch.Tensor) -> torch.Tensor:
+        return self.frames(clip).mean(dim=1)
+
+
+class ClipToVolume(nn.Module):
+    """Frames resized to ``input_size`` and laid out ``(B, 3, T, H, W)`` for R(2+1)D-18."""
+
+    def __init__(self, width: int, input_size: int | None):
+        super().__init__()
+        self.input_size = input_size
+        self.trunk = R2Plus1d18(width)
+        self.out_features = self.trunk.out_features
+
+    def forward(self, clip: torch.Tensor) -> torch.Tensor:
+        b, t = clip.shape[:2]
+        frames = resize_frames(clip.flatten(0, 1), self.input_size)
+        return self.trunk(frames.unflatten(0, (b, t)).transpose(1, 2))
+
+
 class StaticResNet18(_VideoBaseline):
     """ResNet-18 per frame → mean over time → dropout → linear head."""
 
     def __init__(self, spec: ModelSpec, cfg: VideoBaselineConfig):
-        encoder = FrameEncoder(cfg.width, cfg.input_size or None)
-        super().__init__(spec, cfg, encoder.out_features)
-        self.encoder = encoder
-
-    def features(self, clip: torch.Tensor) -> torch.Tensor:
-        return self.encoder(clip).mean(dim=1)
+        encoder = TemporalMean(cfg.width, cfg.input_size or None)
+        super().__init__(spec, cfg, encoder, encoder.out_features)
 
 
 class R2Plus1d(_VideoBaseline):
     """R(2+1)D-18 over the clip → dropout → linear head."""
 
     def __init__(self, spec: ModelSpec, cfg: VideoBaselineConfig):
-        trunk = R2Plus1d18(cfg.width)
-        super().__init__(spec, cfg, trunk.out_features)
-        self.trunk = trunk
-
-    def features(self, clip: torch.Tensor) -> torch.Tensor:
-        b, t = clip.shape[:2]
-        frames = resize_frames(clip.flatten(0, 1), self.cfg.input_size or None)
-        return self.trunk(frames.unflatten(0, (b, t)).transpose(1, 2))
+        encoder = ClipToVolume(cfg.width, cfg.input_size or None)
+        super().__init__(spec, cfg, encoder, encoder.out_features)
 
 
 @register_model("static-resnet18", inputs=("face",))

@@ -55,14 +55,14 @@ def test_static_resnet18_paper_is_resnet18_per_frame() -> None:
     with torch.device("meta"):
         model = create_model("static-resnet18", make_spec("paper"))
     assert sum(p.numel() for p in model.parameters()) == 11_176_512 + 512 * CLASSES + CLASSES
-    assert model.encoder.cnn.input_size == 112
+    assert model.encoder.frames.cnn.input_size == 112
     # the trunk costs torchvision's published 1.81 GFLOPs on one 224² image ...
     with torch.device("meta"), FlopCounterMode(display=False) as counter:
         ResNet18(64)(torch.empty(1, 3, 224, 224))
     assert counter.get_total_flops() / 2e9 == pytest.approx(1.81, rel=0.01)
     # ... and the clip model runs it on each of the 16 frames, resized to 112²
     with torch.device("meta"), FlopCounterMode(display=False) as counter:
-        model.encoder.cnn(torch.empty(1, 3, 112, 112))
+        model.encoder.frames.cnn(torch.empty(1, 3, 112, 112))
     per_frame = counter.get_total_flops() // 2
     assert measure("static-resnet18", "paper").flops == 16 * per_frame + 512 * CLASSES
 
