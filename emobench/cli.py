@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from emobench.errors import EmobenchError
+from emobench.errors import EmobenchError, ProtocolError
 
 app = typer.Typer(
     help="Verified packs, versioned protocols and honest leaderboards for true-emotion research.",
@@ -546,13 +546,17 @@ def leaderboard(
 @app.command()
 def regress(
     protocol: Annotated[list[str] | None, typer.Option(help="Protocol(s); default: all.")] = None,
+    model: Annotated[
+        list[str] | None,
+        typer.Option(help="Only these models' reference numbers; default: every model."),
+    ] = None,
     results: Annotated[Path, typer.Option(help="Results folder.")] = Path("results"),
     rerun: Annotated[bool, typer.Option(help="Re-run even when a results file exists.")] = False,
 ) -> None:
     """Compare reproduced numbers with each protocol's reference; exit 1 if one leaves its
     tolerance. Missing runs are evaluated on the miniature first.
 
-    Example: [bold]emobench regress --protocol p3[/]
+    Example: [bold]emobench regress --protocol p3 --model emert --model majority[/]
     """
     from emobench.protocols import all_protocols, load_protocol
     from emobench.results.regress import check_protocol
@@ -560,6 +564,12 @@ def regress(
 
     with friendly_errors():
         protos = [load_protocol(p) for p in protocol] if protocol else all_protocols()
+        unmatched = sorted(set(model or ()) - {m for p in protos for m in p.reference})
+        if unmatched:
+            raise ProtocolError(
+                f"no reference numbers for model(s) {', '.join(unmatched)} in protocol(s) "
+                f"{', '.join(p.name for p in protos)}"
+            )
         checks = []
         for proto in protos:
             if not proto.reference:
@@ -578,7 +588,7 @@ def regress(
                 return Run(path, json.loads(path.read_text()))
 
             runs = [] if rerun else load_runs(results, proto.name)
-            checks += check_protocol(proto, runs, run_missing)
+            checks += check_protocol(proto, runs, run_missing, models=model)
     table = Table(title="regression check against the protocols' reference numbers")
     for column in ("protocol", "model", "metric", "reference", "reproduced", "delta", "tol", ""):
         table.add_column(column)
@@ -596,7 +606,8 @@ def regress(
     out.print(table)
     failed = [c for c in checks if not c.ok]
     if not checks:
-        console.print("[yellow]no reference numbers found for the selected protocols[/]")
+        which = "protocols and models" if model else "protocols"
+        console.print(f"[yellow]no reference numbers found for the selected {which}[/]")
     if failed:
         console.print(f"[bold red]{len(failed)} number(s) left their tolerance[/]")
         raise typer.Exit(1)

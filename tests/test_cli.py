@@ -99,6 +99,24 @@ def test_regress_exit_code_follows_tolerance(emer_pack, tmp_path, shift, code):
     assert result.exit_code == code, result.output
 
 
+def test_regress_checks_only_the_named_models(emer_pack, tmp_path):
+    from emobench.engine import evaluate
+    from emobench.pack import Pack
+    from emobench.protocols import load_protocol
+    from emobench.results.store import write_run
+
+    record, predictions = evaluate(load_protocol("p3"), "majority", Pack(emer_pack))
+    write_run(tmp_path / "results", record, predictions)
+    # the other models' references would need a training run each: --model skips them
+    only = run(
+        "regress", "--protocol", "p3", "--model", "majority", "--results", tmp_path / "results"
+    )
+    assert only.exit_code == 0, only.output
+    assert "3 number(s) within tolerance" in only.output and "emert" not in only.output
+    typo = run("regress", "--protocol", "p3", "--model", "emret", "--results", tmp_path / "results")
+    assert typo.exit_code == 2 and "emret" in typo.output
+
+
 def test_set_overrides_reach_the_model_and_the_record(emer_pack, tmp_path):
     results = tmp_path / "results"
     args = ["evaluate", "--protocol", "p3", "--model", "majority", "--pack", emer_pack]

@@ -46,10 +46,16 @@ def matching_run(runs: list[Run], model: str, reference: dict) -> Run | None:
 
 
 def check_protocol(
-    protocol: Protocol, runs: list[Run], run_missing: Callable[[str, dict], Run] | None = None
+    protocol: Protocol,
+    runs: list[Run],
+    run_missing: Callable[[str, dict], Run] | None = None,
+    models: list[str] | None = None,
 ) -> list[Check]:
+    """One check per reference number of ``protocol`` (only ``models``' when given)."""
     checks = []
     for model, reference in sorted(protocol.reference.items()):
+        if models and model not in models:
+            continue
         run = matching_run(runs, model, reference)
         if run is None and run_missing is not None:
             run = run_missing(model, reference)
