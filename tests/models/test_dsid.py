@@ -13,7 +13,13 @@ import pytest
 import torch
 
 from emobench.errors import ProtocolError
-from emobench.models.dsid import APEX_CONFIGS, DSID_CONFIGS, Dsid, gaussian_gram, hsic
+from emobench.models.dsid import (
+    APEX_CONFIGS,
+    DSID_CONFIGS,
+    Dsid,
+    gaussian_gram,
+    hsic,
+)
 from emobench.models.registry import ModelSpec, create_model, get_model_entry
 
 CLASSES = 7
@@ -277,13 +283,22 @@ def test_the_hsic_term_makes_the_two_features_more_independent() -> None:
     assert ce_without < np.log(CLASSES) + np.log(AUX)  # both heads learn (chance at start)
 
 
-def test_clip_baseline_takes_the_maximum_over_time() -> None:
-    """A leak that lasts a few frames is not averaged away: features are max-pooled in time."""
+def test_clip_baseline_attends_over_the_change_since_the_onset() -> None:
+    """Frames minus the onset frame, per-frame features, attention weights summing to 1 over
+    time; the same clip shifted in brightness (a constant added) gives the same output."""
     torch.manual_seed(0)
     model = create_model("clip-baseline", make_spec()).eval()
     batch = make_batch(("clip",), frames=5)
+    clip = batch["clip"]
     with torch.no_grad():
-        per_frame = model.encoder(batch["clip"])
-        expected = model.head(model.stream(per_frame.amax(1)))
+        per_frame = model.encoder(clip[:, 1:] - clip[:, :1])
+        weights = model.pool.weights(per_frame)
+        assert weights.shape == (clip.shape[0], 4)
+        assert torch.allclose(weights.sum(1), torch.ones(clip.shape[0]))
+        pooled = (weights.unsqueeze(-1) * per_frame).sum(1)
+        expected = model.head(model.stream(pooled))
         assert torch.allclose(model(batch)["output"], expected, atol=1e-6)
-        assert not torch.allclose(expected, model.head(model.stream(per_frame.mean(1))))
+        shifted = model({"clip": clip + 0.25})["output"]
+        assert torch.allclose(shifted, expected, atol=1e-5)
+    with pytest.raises(ProtocolError, match="at least 2 frames"):
+        model({"clip": clip[:, :1]})
