@@ -13,18 +13,20 @@ Strategies (``@register_apex_strategy(name)``; each gets an :class:`ApexQuery`):
 
 - ``annotated`` — the sheet's apex.
 - ``motion`` — the frame of peak facial change relative to the onset frame, between onset and
-  offset. The face is found on the onset frame with OpenCV's frontal-face Haar cascade (the
-  box grown by 10 % on each side, so that a dropping jaw stays inside); without a face the
-  central 80 % of the frame is used and :attr:`ApexResult.face_found` says so. Every frame's
-  region is cut, turned grey and resized to ``MOTION_SIDE`` pixels. The change of a frame is
-  the mean absolute grey-level difference to the onset region after both are standardised
-  (zero mean, unit variance: a change of lighting gain or offset cancels) and the frame is
-  aligned onto the onset by an affine ECC fit (``cv2.findTransformECC``: head translation,
-  roll and scale cancel). The curve is smoothed by a 3-frame moving average; its argmax is the
-  peak (the first one on a tie; on a held plateau it lands wherever the noise puts it, so its
-  distance to an annotated apex at the plateau's start says little), and the apex is the
-  frame with the largest raw value within ±1 frame of it (the smoothed peak leans one frame
-  towards the slower side of an asymmetric rise and fall). ``score`` is the smoothed peak.
+  offset. The face is found on the onset frame with OpenCV's frontal-face Haar cascade (on the
+  frame scaled to a short side of at most ``DETECT_SIDE`` = 160 px, so large recordings cost no
+  more to search; the box grown by 10 % on each side, so that a dropping jaw stays inside);
+  without a face the central 80 % of the frame is used and :attr:`ApexResult.face_found` says
+  so. Every frame's region is cut, turned grey and resized to ``MOTION_SIDE`` pixels. The
+  change of a frame is the mean absolute grey-level difference to the onset region after both
+  are standardised (zero mean, unit variance: a change of lighting gain or offset cancels) and
+  the frame is aligned onto the onset by an affine ECC fit (``cv2.findTransformECC``: head
+  translation, roll and scale cancel). The curve is smoothed by a 3-frame moving average; its
+  argmax is the peak (the first one on a tie; on a held plateau it lands wherever the noise
+  puts it, so its distance to an annotated apex at the plateau's start says little), and the
+  apex is the frame with the largest raw value within ±1 frame of it (the smoothed peak leans
+  one frame towards the slower side of an asymmetric rise and fall). ``score`` is the smoothed
+  peak.
 - ``motion-flow`` — the same, measured as the mean magnitude of dense Farneback optical flow
   from the onset frame (minus the median flow vector, i.e. a head translation).
 
@@ -42,8 +44,11 @@ faces flow may do better: ``motion-flow`` is there to compare.
 
 :func:`prepare_apex_sample` is the prepare step: it returns the pack arrays ``face/apex``
 (the chosen apex frame) and ``face/clip`` (``t`` frames from the onset to the chosen apex,
-both ends included) and the :class:`ApexResult`. :func:`spotting_errors` scores detected apex
-frames against annotated ones.
+both ends included) and the :class:`ApexResult`. It decodes frame files at 1/2, 1/4 or 1/8
+of their size when the short side stays at least ``2 · max(size, MOTION_SIDE)`` (224 px by
+default; :class:`ClipFrames`): a 640×480 CASME II frame decodes at 320×240, ~1.5× faster, and
+the miniature's re-encoded 640×480 clips are spotted exactly as often within ±2 frames (99.3 %).
+:func:`spotting_errors` scores detected apex frames against annotated ones.
 
 Frames are resized whole to ``size × size`` (as ``emobench.prepare.video`` does for
 ``face/frames``); the face box only delimits where motion is measured.
@@ -63,6 +68,7 @@ from emobench.errors import InputError
 from emobench.prepare.video import _frame_number, to_square_rgb
 
 MOTION_SIDE = 96  # side of the grey face region the motion is measured on
+DETECT_SIDE = 160  # the face is searched with the frame's short side scaled down to this
 SMOOTHING = 3  # frames in the moving average of the motion curve
 FACE_MARGIN = 0.10  # the Haar box grows by this fraction of its size on each side
 CENTRE_SHARE = 0.80  # without a face: the central 80 % of the frame (each dimension)
@@ -100,9 +106,14 @@ class ClipFrames:
 
     Decoded frames are kept, so the apex strategy and the clip cutter decode each frame once
     (at most onset..offset of one clip is held).
+
+    ``min_side`` > 0: image files are decoded at 1/2, 1/4 or 1/8 of their size (OpenCV's
+    ``IMREAD_REDUCED_COLOR_*``: libjpeg scales JPEGs while decoding them, far faster than a full
+    decode) when the short side stays at least ``min_side``; the first frame's full decode
+    decides the factor for the whole clip. Videos are always decoded whole.
     """
 
-    def __init__(self, frames: list[Path] | Path | str):
+    def __init__(self, frames: list[Path] | Path | str, min_side: int = 0):
         if isinstance(frames, str | Path):
             self.video: Path | None = Path(frames)
             self.paths: list[Path] = []
@@ -114,6 +125,8 @@ class ClipFrames:
             if not self.paths:
                 raise InputError("(no frames)", "the clip's frame list is empty")
         self._decoded: dict[int, np.ndarray] = {}
+        self.min_side = min_side
+        self.reduction: int | None = None  # 1, 2, 4 or 8, once the first frame is decoded
 
     @property
     def name(self) -> Path:
@@ -133,11 +146,18 @@ class ClipFrames:
             self._decoded.update(self._read_video(self.video, missing))
         elif missing:
             for pos in missing:
-                image = cv2.imread(str(self.paths[pos]), cv2.IMREAD_COLOR)
-                if image is None:
-                    raise InputError(self.paths[pos], "image does not decode (empty or corrupt)")
-                self._decoded[pos] = image
+                self._decoded[pos] = self._read_image(self.paths[pos])
         return {pos: self._decoded[pos] for pos in wanted}
+
+    def _read_image(self, path: Path) -> np.ndarray:
+        if self.reduction is None:
+            image = _imread(path, cv2.IMREAD_COLOR)
+            short = min(image.shape[:2])
+            fits = [k for k in REDUCED_READS if self.min_side > 0 and short // k >= self.min_side]
+            self.reduction = max(fits, default=1)
+            if self.reduction == 1:
+                return image
+        return _imread(path, REDUCED_READS.get(self.reduction, cv2.IMREAD_COLOR))
 
     @staticmethod
     def _read_video(path: Path, wanted: list[int]) -> dict[int, np.ndarray]:
@@ -167,6 +187,21 @@ class ClipFrames:
         return frames
 
 
+# decode flag per reduction factor
+REDUCED_READS = {
+    2: cv2.IMREAD_REDUCED_COLOR_2,
+    4: cv2.IMREAD_REDUCED_COLOR_4,
+    8: cv2.IMREAD_REDUCED_COLOR_8,
+}
+
+
+def _imread(path: Path, flag: int) -> np.ndarray:
+    image = cv2.imread(str(path), flag)
+    if image is None:
+        raise InputError(path, "image does not decode (empty or corrupt)")
+    return image
+
+
 @dataclass(frozen=True)
 class ApexQuery:
     """One clip and its sheet row, checked: positions are 0-based and on disk."""
@@ -191,8 +226,10 @@ class ApexQuery:
         apex: int,
         offset: int,
         first_frame: int,
+        min_side: int = 0,
     ) -> ApexQuery:
-        clip = ClipFrames(frames)
+        """``min_side``: see :class:`ClipFrames` (0: decode frames whole)."""
+        clip = ClipFrames(frames, min_side)
         name = clip.name
         onset, apex, offset, first_frame = int(onset), int(apex), int(offset), int(first_frame)
         if onset > offset:
@@ -290,15 +327,30 @@ def _face_cascade() -> cv2.CascadeClassifier:
 
 
 def detect_face(gray: np.ndarray) -> tuple[int, int, int, int] | None:
-    """The largest frontal face ``(x, y, w, h)`` found by the Haar cascade, or ``None``."""
-    side = max(20, min(gray.shape[:2]) // 5)
+    """The largest frontal face ``(x, y, w, h)`` found by the Haar cascade, or ``None``.
+
+    The search runs on the image scaled down so that its short side is at most
+    ``DETECT_SIDE`` pixels (the box is scaled back), for faces of at least a fifth of that
+    side: a 640×480 or 2040×1088 recording costs what a 160 px one does, and the close-up
+    faces of expression databases stay far above the cascade's 24 px window."""
+    scale = min(1.0, DETECT_SIDE / min(gray.shape[:2]))
+    small = (
+        gray
+        if scale == 1.0
+        else cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    )
+    side = max(20, min(small.shape[:2]) // 5)
     faces = _face_cascade().detectMultiScale(
-        gray, scaleFactor=1.1, minNeighbors=5, minSize=(side, side)
+        small, scaleFactor=1.1, minNeighbors=5, minSize=(side, side)
     )
     if len(faces) == 0:
         return None
     x, y, w, h = max((tuple(int(v) for v in f) for f in faces), key=lambda f: f[2] * f[3])
-    return x, y, w, h
+    if scale == 1.0:
+        return x, y, w, h
+    height, width = gray.shape[:2]
+    x0, y0 = round(x / scale), round(y / scale)
+    return x0, y0, min(round(w / scale), width - x0), min(round(h / scale), height - y0)
 
 
 def motion_region(gray: np.ndarray) -> tuple[tuple[int, int, int, int], bool]:
@@ -420,6 +472,8 @@ def _motion_strategy(query: ApexQuery, name: str, measure: str) -> ApexResult:
     peak, score, curve, region, face_found = motion_apex_from_frames(
         [frames[p] for p in range(start, stop + 1)], measure
     )
+    k = query.clip.reduction or 1  # a reduced decode: the box in the frame's own pixels
+    region = (region[0] * k, region[1] * k, region[2] * k, region[3] * k)
     return ApexResult(
         index=start + peak,
         frame_number=query.frame_number(start + peak),
@@ -478,7 +532,10 @@ def prepare_apex_sample(
     an apex outside onset..offset, onset after offset, fewer frames on disk than the offset).
     """
     find = get_apex_strategy(strategy)
-    query = ApexQuery.checked(frames, onset, apex, offset, first_frame)
+    # what is kept is ``size`` px, and motion is measured on ``MOTION_SIDE`` px of a face that
+    # fills at least half the frame: decoding at half that resolution or more loses nothing
+    min_side = 2 * max(size, MOTION_SIDE)
+    query = ApexQuery.checked(frames, onset, apex, offset, first_frame, min_side)
     result = find(query)
     positions = clip_positions(query.position(query.onset), result.index, t)
     wanted = [*positions.tolist(), result.index]

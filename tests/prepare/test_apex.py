@@ -300,3 +300,44 @@ def test_spotting_errors_count_frames_off() -> None:
         spotting_errors(np.array([1, 2]), np.array([1, 2, 3]))
     with pytest.raises(ValueError):
         spotting_errors(np.array([]), np.array([]))
+
+
+def test_a_large_frame_is_searched_scaled_down_and_the_box_scaled_back(monkeypatch) -> None:
+    seen = []
+
+    class Cascade:
+        def detectMultiScale(self, image, **kwargs):  # noqa: N802 (OpenCV's name)
+            seen.append((image.shape, kwargs["minSize"]))
+            return np.array([[40, 20, 60, 80]])  # in the scaled image
+
+    monkeypatch.setattr(apex_module, "_face_cascade", lambda: Cascade())
+    box = apex_module.detect_face(np.zeros((480, 640), np.uint8))
+    scale = apex_module.DETECT_SIDE / 480
+    assert seen == [((160, 213), (32, 32))]
+    assert box == (round(40 / scale), round(20 / scale), round(60 / scale), round(80 / scale))
+    assert apex_module.detect_face(np.zeros((96, 96), np.uint8)) == (40, 20, 60, 80)
+    assert seen[-1] == ((96, 96), (20, 20))  # small frames are searched as they are
+
+
+def test_large_frames_are_decoded_reduced_and_spotted_the_same(clip_folder, tmp_path) -> None:
+    """640×480 JPEGs decode at half size when ``size`` and ``MOTION_SIDE`` still fit twice in
+    the short side; the apex is the same, and the box is given in the frame's own pixels."""
+    paths, sheet = clip_folder
+    large = []
+    for path in paths:
+        image = cv2.resize(cv2.imread(str(path)), (480, 480), interpolation=cv2.INTER_CUBIC)
+        image = cv2.copyMakeBorder(image, 0, 0, 80, 80, cv2.BORDER_REPLICATE)
+        large.append(tmp_path / "large" / path.with_suffix(".jpg").name)
+        large[-1].parent.mkdir(exist_ok=True)
+        cv2.imwrite(str(large[-1]), image, [cv2.IMWRITE_JPEG_QUALITY, 95])
+    clip = apex_module.ClipFrames(large, min_side=224)
+    assert clip.read([0])[0].shape == (240, 320, 3) and clip.reduction == 2
+    whole = apex_module.ClipFrames(large)
+    assert whole.read([0])[0].shape == (480, 640, 3) and whole.reduction == 1
+    assert apex_module.ClipFrames(large, min_side=241).read([0])[0].shape == (480, 640, 3)
+    arrays, result = prepare_apex_sample(large, **sheet, strategy="motion", t=4, size=112)
+    _, small = prepare_apex_sample(paths, **sheet, strategy="motion", t=4, size=112)
+    assert arrays["face/apex"].shape == (1, 112, 112, 3)
+    assert abs(result.frame_number - small.frame_number) <= 1
+    x, y, w, h = result.region
+    assert x + w <= 640 and y + h <= 480 and w > 240  # not the reduced frame's pixels
