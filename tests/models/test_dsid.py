@@ -13,13 +13,7 @@ import pytest
 import torch
 
 from emobench.errors import ProtocolError
-from emobench.models.dsid import (
-    APEX_CONFIGS,
-    DSID_CONFIGS,
-    Dsid,
-    gaussian_gram,
-    hsic,
-)
+from emobench.models.dsid import APEX_CONFIGS, DSID_CONFIGS, Dsid, gaussian_gram, hsic
 from emobench.models.registry import ModelSpec, create_model, get_model_entry
 
 CLASSES = 7
