@@ -45,8 +45,17 @@ class TrainConfig:
         return asdict(self)
 
 
+@dataclass(frozen=True, kw_only=True)
 class TrainSettings:
-    """Mixin for model config dataclasses that carry TrainConfig's fields as their own."""
+    """Base of every model config dataclass: TrainConfig's fields, declared once, as the
+    config's own (keyword-only, so a config's other fields keep their order and defaults)."""
+
+    epochs: int
+    batch_size: int
+    lr: float
+    weight_decay: float
+    optimizer: str  # "adam" | "adamw"
+    scheduler: str  # "cosine" | "none"
 
     def train_config(self) -> TrainConfig:
         return TrainConfig(**{f.name: getattr(self, f.name) for f in fields(TrainConfig)})

@@ -38,12 +38,6 @@ class BaselineConfig(TrainSettings):
     face_size: int  # frames resized to face_size² inside the encoder (0 = keep)
     lstm_layers: int
     dropout: float  # on the pooled features before each head
-    epochs: int
-    batch_size: int
-    lr: float
-    weight_decay: float
-    optimizer: str
-    scheduler: str
 
 
 BASELINE_CONFIGS: dict[str, BaselineConfig] = {

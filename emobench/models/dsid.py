@@ -121,12 +121,6 @@ class ApexConfig(TrainSettings):
     input_size: int  # images are resized to input_size² inside the encoder (0 = keep)
     dim: int  # d: width of a stream's features (Linear(8·width, d) → ReLU)
     dropout: float  # before each classification head
-    epochs: int
-    batch_size: int
-    lr: float
-    weight_decay: float
-    optimizer: str
-    scheduler: str
 
 
 @dataclass(frozen=True)

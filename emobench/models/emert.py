@@ -73,13 +73,7 @@ class EmertConfig(TrainSettings):
     # fixation-map branch (emert-fixmap only)
     fixmap_channels: int
     fixmap_grid: int  # the map becomes fixmap_grid² tokens
-    # training
-    epochs: int
-    batch_size: int
-    lr: float
-    weight_decay: float
-    optimizer: str
-    scheduler: str
+    # training: the fields of TrainSettings
 
 
 EMERT_CONFIGS: dict[str, EmertConfig] = {

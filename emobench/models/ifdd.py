@@ -94,12 +94,6 @@ class IfddConfig(TrainSettings):
     head_dropout: float
     lifting_weight: float
     clip_frames: int  # longer clips (a multiple) are average-pooled in time after the embedding
-    epochs: int
-    batch_size: int
-    lr: float
-    weight_decay: float
-    optimizer: str
-    scheduler: str
     # "mvit": the reference's MFViT_XS; "resnet": the compact recipe's lite encoder (a
     # ResNet-18 of base width ``resnet_width`` on every frame, last two stages, time pooled
     # by 2 so that 16 frames give T' = 8 feature frames)

@@ -32,12 +32,6 @@ class VideoBaselineConfig(TrainSettings):
     width: int  # base width of the CNN (64 = the real ResNet-18 / R(2+1)D-18)
     input_size: int  # frames resized to input_size² inside the model (0 = keep)
     dropout: float  # before the linear head
-    epochs: int
-    batch_size: int
-    lr: float
-    weight_decay: float
-    optimizer: str
-    scheduler: str
 
 
 _PAPER_TRAINING = {
