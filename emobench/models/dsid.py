@@ -33,7 +33,11 @@ Registered models (every :class:`ApexConfig` / :class:`DsidConfig` field is an o
 
 ``apex-single`` is exactly one ``dsid`` stream (trunk → projection → dropout → head), so the
 three apex models differ only in what the comparison is about; ``clip-baseline`` is that
-stream over the clip, with the onset subtracted and time pooled by attention.
+stream over the clip, with the onset subtracted and time pooled by attention. The three apex
+models are also *paired*: under one seed the true-emotion stream of ``dsid`` and
+``apex-two-head`` starts from the same weights and sees the same dropout masks as
+``apex-single`` (:class:`Dsid`), so with separate trunks ``apex-two-head`` reproduces
+``apex-single``'s predictions exactly and ``dsid`` differs from them by the HSIC term alone.
 
 ``small``: the same structure (two trunks) at ResNet-18 width 8 on 56 px, d = 64, AdamW 3e-3,
 20 epochs, batch 16, and λ = 0.1. λ was chosen on **validation** UAR (the 20 % of training
@@ -261,8 +265,43 @@ class ClipBaseline(_ApexModel):
         }
 
 
+class SideDropout(nn.Module):
+    """Dropout whose masks come from a generator of its own, not torch's global one.
+
+    Its generator is seeded from ``torch.initial_seed()`` (the seed the run set, read without
+    drawing from it) when the module is built, so a run is still reproducible from its seed;
+    and drawing these masks leaves the global generator, which every other dropout mask of the
+    model comes from, where a model without this module would have left it."""
+
+    def __init__(self, p: float):
+        super().__init__()
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {p}")
+        self.p = p
+        self.generator = torch.Generator().manual_seed(torch.initial_seed() + 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        keep = torch.rand(x.shape, generator=self.generator).to(x.device) >= self.p
+        return x * keep / (1.0 - self.p)
+
+
 class Dsid(_ApexModel):
-    """Two streams over one apex image: true emotion and disguise, decoupled by HSIC."""
+    """Two streams over one apex image: true emotion and disguise, decoupled by HSIC.
+
+    **Paired by construction.** The true-emotion stream (trunk, projection, dropout, head) is
+    built and run exactly like :class:`ApexSingle`: its parameters are drawn first, in the same
+    order, and its dropout masks come from torch's global generator in the same sequence, while
+    the disguise stream draws its parameters and its dropout masks from generators of its own
+    (seeded from the run's seed; :class:`SideDropout`). With separate trunks (the default) and
+    λ = 0 nothing else reaches the true stream, so under one seed ``apex-two-head`` predicts the
+    true emotion exactly as ``apex-single`` does, and ``dsid`` differs from both *only* by the
+    HSIC term: a comparison of the three measures the decoupling, not which random
+    initialisation each model happened to draw (common random numbers). With
+    ``shared_backbone`` the displayed expression's loss also trains the shared trunk, so the
+    ablation differs from the single stream by that too.
+    """
 
     cfg: DsidConfig
 
@@ -285,17 +324,23 @@ class Dsid(_ApexModel):
             raise ProtocolError(f"model {name!r}: hsic_weight must be >= 0, got {cfg.hsic_weight}")
         self.name = name
         self.aux_classes = spec.aux_classes
+        # The true-emotion stream is drawn exactly as ApexSingle draws its one stream; the
+        # disguise stream from a generator of its own, so that torch's global generator ends
+        # where ApexSingle leaves it (the same dropout masks follow; see the class docstring).
         self.trunk_true = ResNet18(cfg.width, cfg.input_size or None, channels_last=True)
-        self.trunk_disguise = (
-            None
-            if cfg.shared_backbone
-            else ResNet18(cfg.width, cfg.input_size or None, channels_last=True)
-        )
         trunk_features = self.trunk_true.out_features
         self.stream_true = Stream(trunk_features, cfg.dim)
-        self.stream_disguise = Stream(trunk_features, cfg.dim)
         self.head = nn.Linear(cfg.dim, spec.num_outputs)
-        self.aux_head = nn.Linear(cfg.dim, spec.aux_classes)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(torch.initial_seed() + 1)
+            self.trunk_disguise = (
+                None
+                if cfg.shared_backbone
+                else ResNet18(cfg.width, cfg.input_size or None, channels_last=True)
+            )
+            self.stream_disguise = Stream(trunk_features, cfg.dim)
+            self.aux_head = nn.Linear(cfg.dim, spec.aux_classes)
+        self.dropout_disguise = SideDropout(cfg.dropout)
 
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         image = batch["apex"]
@@ -305,7 +350,7 @@ class Dsid(_ApexModel):
         features_disguise = self.stream_disguise(trunk_disguise)
         return {
             "output": self.head(self.dropout(features_true)),
-            "aux_output": self.aux_head(self.dropout(features_disguise)),
+            "aux_output": self.aux_head(self.dropout_disguise(features_disguise)),
             "features_true": features_true,
             "features_disguise": features_disguise,
         }

@@ -186,6 +186,40 @@ def test_apex_two_head_is_dsid_without_hsic() -> None:
     )
 
 
+def _trained_true_logits(name: str, steps: int = 3, **overrides) -> torch.Tensor:
+    """``name`` built and trained ``steps`` AdamW steps (dropout on) under seed 7; then its
+    true-emotion logits on a fresh batch."""
+    torch.manual_seed(7)
+    model = create_model(name, make_spec(overrides=overrides))
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    model.train()
+    for step in range(steps):
+        batch = make_batch(("apex",), n=6, seed=step, frame_size=56)
+        loss = model.loss(model(batch), batch)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        return model.eval()(make_batch(("apex",), n=6, seed=99, frame_size=56))["output"]
+
+
+def test_the_apex_models_are_paired_by_seed() -> None:
+    """Under one seed the ablation's true stream *is* the single stream (same weights, same
+    dropout masks, no other coupling with separate trunks), so dsid differs from both by the
+    HSIC term alone."""
+    single = _trained_true_logits("apex-single")
+    assert torch.equal(_trained_true_logits("apex-two-head"), single)
+    assert not torch.equal(_trained_true_logits("dsid"), single)  # HSIC moves the true stream
+    # a shared trunk is also trained by the displayed expression's loss: no longer the same
+    assert not torch.equal(_trained_true_logits("apex-two-head", shared_backbone=True), single)
+    # the disguise stream's dropout does not draw from the global generator
+    torch.manual_seed(3)
+    model = create_model("dsid", make_spec()).train()
+    state = torch.get_rng_state()
+    model.dropout_disguise(torch.ones(4, 8))
+    assert torch.equal(torch.get_rng_state(), state)
+
+
 def test_overrides_and_backbone_sharing() -> None:
     shared = create_model("dsid", make_spec(overrides={"shared_backbone": True}))
     separate = create_model("dsid", make_spec(overrides={"shared_backbone": False}))
