@@ -183,6 +183,14 @@ class Stream(nn.Module):
         return F.relu(self.proj(x))
 
 
+def true_stream(cfg: ApexConfig, outputs: int) -> tuple[ResNet18, Stream, nn.Linear]:
+    """A true-emotion stream's trunk, projection and head, drawn from torch's global generator
+    in that order. Both ``apex-single`` and ``dsid`` build theirs here, which is half of what
+    pairs them by seed (:class:`Dsid`)."""
+    trunk = ResNet18(cfg.width, cfg.input_size or None, channels_last=True)
+    return trunk, Stream(trunk.out_features, cfg.dim), nn.Linear(cfg.dim, outputs)
+
+
 class _ApexModel(EmobenchModel):
     def __init__(self, spec: ModelSpec, cfg: ApexConfig):
         super().__init__(
@@ -198,9 +206,7 @@ class ApexSingle(_ApexModel):
 
     def __init__(self, spec: ModelSpec, cfg: ApexConfig):
         super().__init__(spec, cfg)
-        self.trunk = ResNet18(cfg.width, cfg.input_size or None, channels_last=True)
-        self.stream = Stream(self.trunk.out_features, cfg.dim)
-        self.head = nn.Linear(cfg.dim, spec.num_outputs)
+        self.trunk, self.stream, self.head = true_stream(cfg, spec.num_outputs)
 
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         features = self.stream(self.trunk(batch["apex"]))
@@ -266,6 +272,10 @@ class ClipBaseline(_ApexModel):
         }
 
 
+# Side streams of random numbers, one per purpose (offsets from the run's seed)
+_DISGUISE_WEIGHTS, _DISGUISE_DROPOUT = 1, 2
+
+
 def side_seed(offset: int) -> int:
     """A seed derived from the run's (``torch.initial_seed()``, read without drawing from the
     global generator) for a side stream of random numbers; ``offset`` tells streams apart."""
@@ -275,17 +285,17 @@ def side_seed(offset: int) -> int:
 class SideDropout(nn.Module):
     """Dropout whose masks come from a generator of its own, not torch's global one.
 
-    Its generator is seeded from the run's seed (:func:`side_seed`) when the module is built, so
-    a run is still reproducible from its seed; and drawing these masks leaves the global
-    generator, which every other dropout mask of the model comes from, where a model without
-    this module would have left it."""
+    Its generator is seeded from the run's seed (:func:`side_seed` with ``offset``, one per side
+    stream) when the module is built, so a run is still reproducible from its seed; and drawing
+    these masks leaves the global generator, which every other dropout mask of the model comes
+    from, where a model without this module would have left it."""
 
-    def __init__(self, p: float):
+    def __init__(self, p: float, offset: int):
         super().__init__()
         if not 0.0 <= p < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {p}")
         self.p = p
-        self.generator = torch.Generator().manual_seed(side_seed(2))
+        self.generator = torch.Generator().manual_seed(side_seed(offset))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or self.p == 0.0:
@@ -334,12 +344,10 @@ class Dsid(_ApexModel):
         # The true-emotion stream is drawn exactly as ApexSingle draws its one stream; the
         # disguise stream from a generator of its own, so that torch's global generator ends
         # where ApexSingle leaves it (the same dropout masks follow; see the class docstring).
-        self.trunk_true = ResNet18(cfg.width, cfg.input_size or None, channels_last=True)
+        self.trunk_true, self.stream_true, self.head = true_stream(cfg, spec.num_outputs)
         trunk_features = self.trunk_true.out_features
-        self.stream_true = Stream(trunk_features, cfg.dim)
-        self.head = nn.Linear(cfg.dim, spec.num_outputs)
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(side_seed(1))
+            torch.manual_seed(side_seed(_DISGUISE_WEIGHTS))
             self.trunk_disguise = (
                 None
                 if cfg.shared_backbone
@@ -347,7 +355,7 @@ class Dsid(_ApexModel):
             )
             self.stream_disguise = Stream(trunk_features, cfg.dim)
             self.aux_head = nn.Linear(cfg.dim, spec.aux_classes)
-        self.dropout_disguise = SideDropout(cfg.dropout)
+        self.dropout_disguise = SideDropout(cfg.dropout, _DISGUISE_DROPOUT)
 
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         image = batch["apex"]
