@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
@@ -40,8 +41,39 @@ def friendly_errors():
         raise typer.Exit(2) from None
 
 
+class ProgressLines:
+    """Progress for a log (stderr is not a terminal, e.g. a batch job or ``nohup``): one
+    plain line each time another tenth of the work is done, with the elapsed time, so a
+    long run shows it is alive without filling the log with a redrawn bar."""
+
+    def __init__(self, description: str):
+        self.description = description
+        self.start = time.perf_counter()
+        self.tenths = 0
+
+    def __call__(self, done: int, total: int, item: str = "") -> None:
+        if total <= 0:
+            return
+        tenths = min(10, done * 10 // total)
+        if tenths <= self.tenths:
+            return
+        self.tenths = tenths
+        elapsed = round(time.perf_counter() - self.start)
+        what = f" · {item}" if item else ""
+        console.print(
+            f"{self.description}: {done}/{total}{what} ({elapsed // 60}:{elapsed % 60:02d})",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
 @contextmanager
 def progress_bar(description: str):
+    """A progress callback ``update(done, total, item)``: a live bar on a terminal,
+    :class:`ProgressLines` otherwise."""
+    if not console.is_terminal:
+        yield ProgressLines(description)
+        return
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -49,8 +81,6 @@ def progress_bar(description: str):
         TextColumn("{task.fields[item]}"),
         TimeElapsedColumn(),
         console=console,
-        transient=not console.is_terminal,
-        disable=not console.is_terminal,
     ) as bar:
         task = bar.add_task(description, total=None, item="")
 

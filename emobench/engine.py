@@ -332,7 +332,7 @@ def run_fold(
                 best_epoch, best_score = epoch, score
                 best_state = copy.deepcopy(model.state_dict())
             if progress:
-                progress(epoch, n_epochs, f"fold {fold.index}")
+                progress(epoch, n_epochs, f"fold {fold.index}, epoch {epoch}")
         model.load_state_dict(best_state)
     else:
         pred = _predict(model, select_loader, protocol.task).values
@@ -385,6 +385,18 @@ def run_fold(
     )
 
 
+def _whole_run(progress: Progress | None, k: int, n_folds: int) -> Progress | None:
+    """``progress`` as the whole run's: fold ``k`` (0-based) of ``n_folds`` reports its epochs
+    as a share of every fold's, so a bar fills once per run instead of once per fold."""
+    if progress is None:
+        return None
+
+    def report(epoch: int, n_epochs: int, item: str) -> None:
+        progress(k * n_epochs + epoch, n_folds * n_epochs, f"{item} ({k + 1}/{n_folds} folds)")
+
+    return report
+
+
 def evaluate(
     protocol: Protocol,
     model_name: str,
@@ -417,7 +429,7 @@ def evaluate(
             f"no fold among {folds}; protocol {protocol.id} has {[f.index for f in all_folds]}"
         )
     outcomes = []
-    for fold in chosen:
+    for k, fold in enumerate(chosen):
         outcomes.append(
             run_fold(
                 protocol,
@@ -431,7 +443,7 @@ def evaluate(
                 select_on_test=select_on_test,
                 overrides=overrides,
                 epochs=epochs,
-                progress=progress,
+                progress=_whole_run(progress, k, len(chosen)),
             )
         )
     summary = _summarise([o.test for o in outcomes])

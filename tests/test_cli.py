@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from emobench.cli import app
+from emobench.cli import ProgressLines, app
 
 runner = CliRunner()
 
@@ -150,3 +150,13 @@ def test_prepare_dynamic_fer_defaults_layout_and_stride(dfew_raw, mafw_raw, tmp_
     result = run("prepare", "mafw", "--src", mafw_raw, "--out", strided, *args)
     assert result.exit_code == 0 and "shorter than 64 frames were padded" in result.output
     assert Pack(strided).attrs["variant"] == "frames=32,size=112,stride=2"
+
+
+def test_progress_in_a_log_is_one_line_per_tenth(capsys):
+    update = ProgressLines("prepare masked")
+    for done in range(1, 289):
+        update(done, 288, f"sub{done:03d}")
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 10
+    assert lines[0].startswith("prepare masked: 29/288 · sub029 (0:0")
+    assert lines[-1].startswith("prepare masked: 288/288 · sub288")

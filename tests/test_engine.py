@@ -104,3 +104,17 @@ def test_pack_sampled_otherwise_than_the_protocol_is_refused(mafw_raw, mafw_pack
     ).pack
     with pytest.raises(ProtocolError, match="16 frames at stride 4"):  # same T, other sampling
         _check_fit(load_protocol("mafw"), "face-only", Pack(same_count))
+
+
+def test_progress_counts_the_whole_run_not_each_fold(emer_pack):
+    calls = []
+    evaluate(
+        load_protocol("p3"),
+        "eye-only",
+        Pack(emer_pack),
+        folds=[1, 2],
+        epochs=2,
+        progress=lambda done, total, item: calls.append((done, total, item)),
+    )
+    assert [(d, t) for d, t, _ in calls] == [(1, 4), (2, 4), (3, 4), (4, 4)]
+    assert calls[2][2] == "fold 2, epoch 1 (2/2 folds)"
