@@ -416,6 +416,15 @@ def evaluate(
         typer.Option(help="Spotting protocols: the apex strategy whose miniature pack to score."),
     ] = "motion",
     results: Annotated[Path, typer.Option(help="Results folder.")] = Path("results"),
+    probe: Annotated[
+        bool,
+        typer.Option(
+            "--probe",
+            help="Also fit linear probes on each fold's trained features (training part), "
+            "scored by test UAR: for the protocol's label and its auxiliary one (how much of "
+            "the displayed expression the true-emotion features carry).",
+        ),
+    ] = False,
     set_: Annotated[
         list[str] | None,
         typer.Option(
@@ -429,6 +438,7 @@ def evaluate(
 
     Example: [bold]emobench evaluate --protocol p3 --model emert --pack packs/emer.h5[/]
     Example: [bold]emobench evaluate --protocol masked-apex --model dsid --set hsic_weight=0.3[/]
+    Example: [bold]emobench evaluate --protocol masked-apex-5fold --model dsid --probe[/]
     Example: [bold]emobench evaluate --protocol apex-spotting --apex motion[/]
     """
     with friendly_errors():
@@ -444,6 +454,7 @@ def evaluate(
             apex=apex,
             results=results,
             overrides=parse_overrides(set_ or []),
+            probe=probe,
         )
     _print_run(record, path)
 
@@ -461,6 +472,7 @@ def _evaluate(
     apex: str = "motion",
     results: Path = Path("results"),
     overrides: dict | None = None,
+    probe: bool = False,
 ) -> tuple[dict, Path]:
     from emobench.engine import evaluate as run_evaluation
     from emobench.engine import evaluate_spotting
@@ -499,6 +511,7 @@ def _evaluate(
             epochs=epochs,
             overrides=overrides,
             progress=update,
+            probe=probe,
         )
     return record, write_run(results, record, predictions)
 
@@ -542,6 +555,14 @@ def _print_run(record: dict, path: Path) -> None:
         "",
     )
     out.print(table)
+    probe = record.get("probe")
+    for key, what in (probe or {}).get("reads", {}).items():
+        value, chance = probe[key], probe["chance"][key]
+        out.print(
+            f"linear probe of the features → {what}: test UAR {value['mean']:.4f} ± "
+            f"{value['std']:.4f} (chance {chance:.3f}; fit on each fold's training part)",
+            highlight=False,
+        )
     out.print(f"results: {path}  ({record['wall_time_s']:.1f} s)")
 
 

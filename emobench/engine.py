@@ -26,6 +26,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from emobench import __version__
 from emobench.errors import ProtocolError
+from emobench.feature_probe import probe_uar
 from emobench.metrics import compute_metrics, confusion
 from emobench.models.registry import ModelSpec, create_model, get_model_entry
 from emobench.pack import Pack
@@ -165,6 +166,7 @@ class FoldOutcome:
     predictions: pd.DataFrame
     model_description: dict[str, Any]  # describe() of the untrained model
     seconds: float
+    probe: dict[str, float] | None = None  # linear probes of the features (--probe)
 
 
 def _check_fit(protocol: Protocol, model: str, pack: Pack) -> tuple[str, ...]:
@@ -283,6 +285,7 @@ def run_fold(
     overrides: dict[str, Any] | None = None,
     epochs: int | None = None,
     progress: Progress | None = None,
+    probe: bool = False,
 ) -> FoldOutcome:
     start = time.perf_counter()
     seed_everything(seed * 1000 + fold.index)
@@ -339,6 +342,7 @@ def run_fold(
         best_score = compute_metrics([protocol.primary], select_set.targets, pred)[protocol.primary]
         n_epochs = 0
     predictions = _predict(model, test_loader, protocol.task)
+    probes = _probe_features(model_name, model, train_set, test_set) if probe else None
     pred, proba = predictions.values, predictions.proba
     test_metrics = compute_metrics(list(protocol.metrics), test_set.targets, pred)
     aux_metrics = None
@@ -382,7 +386,37 @@ def run_fold(
         predictions=frame,
         model_description=description,
         seconds=time.perf_counter() - start,
+        probe=probes,
     )
+
+
+def _features(model_name: str, model: torch.nn.Module, dataset: PackDataset) -> np.ndarray:
+    """What the model's main head reads (``out["features"]``), one row per sample."""
+    model.eval()
+    rows = []
+    with torch.no_grad():
+        for batch in DataLoader(dataset, batch_size=64):
+            out = model(to_model_inputs(batch))
+            if "features" not in out:
+                raise ProtocolError(
+                    f"--probe: model {model_name!r} returns no 'features' (what its head reads)"
+                )
+            rows.append(out["features"].reshape(out["features"].shape[0], -1))
+    return torch.cat(rows).numpy()
+
+
+def _probe_features(
+    model_name: str, model: torch.nn.Module, train_set: PackDataset, test_set: PackDataset
+) -> dict[str, float]:
+    """Linear probes of the trained model's features (:mod:`emobench.feature_probe`): fit on
+    the training part, UAR on the test part, for the protocol's label (``label_uar``) and, when
+    it has one, its auxiliary label (``aux_uar``)."""
+    train_x = _features(model_name, model, train_set)
+    test_x = _features(model_name, model, test_set)
+    probes = {"label_uar": probe_uar(train_x, train_set.targets, test_x, test_set.targets)}
+    if train_set.aux is not None and test_set.aux is not None:
+        probes["aux_uar"] = probe_uar(train_x, train_set.aux, test_x, test_set.aux)
+    return probes
 
 
 def _whole_run(progress: Progress | None, k: int, n_folds: int) -> Progress | None:
@@ -409,10 +443,17 @@ def evaluate(
     epochs: int | None = None,
     overrides: dict[str, Any] | None = None,
     progress: Progress | None = None,
+    probe: bool = False,
 ) -> tuple[dict[str, Any], pd.DataFrame]:
-    """Run every fold; return the results record (DESIGN §3.4) and all test predictions."""
+    """Run every fold; return the results record (DESIGN §3.4) and all test predictions.
+
+    ``probe``: also fit linear probes of each fold's trained features
+    (:mod:`emobench.feature_probe`; classification only); recorded per fold and summarised
+    under ``record["probe"]``."""
     start = time.perf_counter()
     _check_fit(protocol, model_name, pack)
+    if probe and protocol.task != "classification":
+        raise ProtocolError(f"--probe scores classes; protocol {protocol.id} is {protocol.task}")
     positions, targets = protocol.targets(pack.samples)
     aux = protocol.aux_targets(pack.samples)
     targets_by_pos = dict(zip(positions.tolist(), targets.tolist(), strict=True))
@@ -444,6 +485,7 @@ def evaluate(
                 overrides=overrides,
                 epochs=epochs,
                 progress=_whole_run(progress, k, len(chosen)),
+                probe=probe,
             )
         )
     summary = _summarise([o.test for o in outcomes])
@@ -468,6 +510,7 @@ def evaluate(
             "aux_test": o.aux_test,
             "confusion": o.confusion,
             "seconds": round(o.seconds, 3),
+            **({"probe": o.probe} if o.probe is not None else {}),
         }
         for o in outcomes
     ]
@@ -484,6 +527,13 @@ def evaluate(
         manifest=manifest,
         start=start,
     )
+    if probe:
+        record["probe"] = _summarise([o.probe for o in outcomes if o.probe is not None])
+        record["probe"]["reads"] = {"label_uar": protocol.label}
+        record["probe"]["chance"] = {"label_uar": 1 / len(protocol.classes)}
+        if aux is not None:
+            record["probe"]["reads"]["aux_uar"] = protocol.aux_label
+            record["probe"]["chance"]["aux_uar"] = 1 / len(protocol.aux_classes)
     return record, predictions
 
 

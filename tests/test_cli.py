@@ -160,3 +160,22 @@ def test_progress_in_a_log_is_one_line_per_tenth(capsys):
     assert len(lines) == 10
     assert lines[0].startswith("prepare masked: 29/288 · sub029 (0:0")
     assert lines[-1].startswith("prepare masked: 288/288 · sub288")
+
+
+def test_evaluate_prints_the_probes(masked_pack, tmp_path):
+    args = ["evaluate", "--protocol", "masked-apex-5fold", "--model", "apex-single"]
+    result = run(
+        *args,
+        "--pack",
+        masked_pack,
+        "--folds",
+        "1",
+        "--epochs",
+        "1",
+        "--probe",
+        "--results",
+        tmp_path,
+    )
+    assert result.exit_code == 0, result.output
+    assert "linear probe of the features → expression: test UAR" in result.output
+    assert "→ true_emotion" in result.output

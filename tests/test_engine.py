@@ -118,3 +118,17 @@ def test_progress_counts_the_whole_run_not_each_fold(emer_pack):
     )
     assert [(d, t) for d, t, _ in calls] == [(1, 4), (2, 4), (3, 4), (4, 4)]
     assert calls[2][2] == "fold 2, epoch 1 (2/2 folds)"
+
+
+def test_probe_reads_the_features_and_leaves_the_run_unchanged(masked_pack):
+    protocol = load_protocol("masked-apex-5fold")
+    pack = Pack(masked_pack)
+    plain, _ = evaluate(protocol, "dsid", pack, folds=[1], epochs=1)
+    probed, _ = evaluate(protocol, "dsid", pack, folds=[1], epochs=1, probe=True)
+    assert probed["summary"] == plain["summary"] and "probe" not in plain
+    assert set(probed["folds"][0]["probe"]) == {"label_uar", "aux_uar"}
+    assert 0.0 <= probed["probe"]["aux_uar"]["mean"] <= 1.0
+    assert probed["probe"]["chance"] == {"label_uar": 1 / 6, "aux_uar": 1 / 6}
+    assert probed["probe"]["reads"] == {"label_uar": "true_emotion", "aux_uar": "expression"}
+    with pytest.raises(ProtocolError, match="spotting"):
+        evaluate(load_protocol("apex-spotting"), "dsid", pack, probe=True)

@@ -23,7 +23,8 @@ Registered models (every :class:`ApexConfig` / :class:`DsidConfig` field is an o
 
 - ``dsid`` (input ``apex``): the two streams → ``output`` (true-emotion logits, the protocol's
   label), ``aux_output`` (displayed-expression logits, ``batch["aux_target"]``,
-  ``spec.aux_classes`` classes), ``features_true``, ``features_disguise``;
+  ``spec.aux_classes`` classes), ``features_true`` (also as ``features``, what the main head
+  reads), ``features_disguise``;
   loss = CE(true) + CE(displayed) + λ · HSIC(f_true, f_disguise).
 - ``apex-two-head`` (input ``apex``): the same model with λ = 0 (the no-HSIC ablation).
 - ``apex-single`` (input ``apex``): one stream for the true emotion only (ignores aux).
@@ -366,6 +367,7 @@ class Dsid(_ApexModel):
         return {
             "output": self.head(self.dropout(features_true)),
             "aux_output": self.aux_head(self.dropout_disguise(features_disguise)),
+            "features": features_true,  # what the main head reads (as in apex-single)
             "features_true": features_true,
             "features_disguise": features_disguise,
         }
