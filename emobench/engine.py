@@ -304,6 +304,8 @@ def run_fold(
     train_set = dataset(fold.train)
     select_positions = fold.test if select_on_test else fold.validation
     select_set, test_set = dataset(select_positions), dataset(fold.test)
+    if probe:  # fail before training, not after, when the model has no features to probe
+        _features(model_name, model, dataset(fold.train[:1]))
     model.observe_targets(torch.as_tensor(train_set.targets))
     tc = model.train_config
     n_epochs = epochs if epochs is not None else tc.epochs
@@ -391,10 +393,13 @@ def run_fold(
 
 
 def _features(model_name: str, model: torch.nn.Module, dataset: PackDataset) -> np.ndarray:
-    """What the model's main head reads (``out["features"]``), one row per sample."""
+    """What the model's main head reads (``out["features"]``), one row per sample.
+
+    Runs under a forked generator: a DataLoader draws its base seed from torch's global one
+    even without shuffling, and a probe must not move the run's random numbers."""
     model.eval()
     rows = []
-    with torch.no_grad():
+    with torch.random.fork_rng(devices=[]), torch.no_grad():
         for batch in DataLoader(dataset, batch_size=64):
             out = model(to_model_inputs(batch))
             if "features" not in out:

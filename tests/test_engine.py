@@ -132,3 +132,14 @@ def test_probe_reads_the_features_and_leaves_the_run_unchanged(masked_pack):
     assert probed["probe"]["reads"] == {"label_uar": "true_emotion", "aux_uar": "expression"}
     with pytest.raises(ProtocolError, match="spotting"):
         evaluate(load_protocol("apex-spotting"), "dsid", pack, probe=True)
+
+
+def test_probe_of_a_model_without_features_fails_before_training(emer_pack, monkeypatch):
+    import emobench.engine as engine
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("trained before checking for features")
+
+    monkeypatch.setattr(engine, "_optimizer", no_training)
+    with pytest.raises(ProtocolError, match="returns no 'features'"):
+        evaluate(load_protocol("p3"), "eye-only", Pack(emer_pack), folds=[1], probe=True)
