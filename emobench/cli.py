@@ -44,14 +44,17 @@ def friendly_errors():
 class ProgressLines:
     """Progress for a log (stderr is not a terminal, e.g. a batch job or ``nohup``): one
     plain line each time another tenth of the work is done, with the elapsed time, so a
-    long run shows it is alive without filling the log with a redrawn bar."""
+    long run shows it is alive without filling the log with a redrawn bar. The clock starts
+    at the first report (a command may open several before the first one's work begins)."""
 
     def __init__(self, description: str):
         self.description = description
-        self.start = time.perf_counter()
+        self.start: float | None = None
         self.tenths = 0
 
     def __call__(self, done: int, total: int, item: str = "") -> None:
+        if self.start is None:
+            self.start = time.perf_counter()
         if total <= 0:
             return
         tenths = min(10, done * 10 // total)
