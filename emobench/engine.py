@@ -241,22 +241,30 @@ class Predictions:
     values: np.ndarray  # class indices or regression values
     proba: np.ndarray | None  # class probabilities (classification)
     aux: np.ndarray | None  # auxiliary-head class indices, when the model has that head
+    features: np.ndarray | None = None  # what the main head reads (``keep_features``)
 
 
-def _predict(model: torch.nn.Module, loader: DataLoader, task: str) -> Predictions:
+def _predict(
+    model: torch.nn.Module, loader: DataLoader, task: str, keep_features: bool = False
+) -> Predictions:
+    """``keep_features``: also keep ``out["features"]`` (``None`` when the model has none)."""
     model.eval()
-    outputs, aux = [], []
+    outputs, aux, features = [], [], []
     with torch.no_grad():
         for batch in loader:
             out = model(to_model_inputs(batch))
             outputs.append(out["output"])
             if "aux_output" in out:
                 aux.append(out["aux_output"])
+            if keep_features and "features" in out:
+                features.append(out["features"])
     out = torch.cat(outputs) if outputs else torch.empty(0)
     aux_pred = torch.cat(aux).argmax(dim=1).numpy() if aux else None
+    kept = torch.cat(features).numpy() if features else None
     if task == "classification":
-        return Predictions(out.argmax(dim=1).numpy(), torch.softmax(out, dim=1).numpy(), aux_pred)
-    return Predictions(out.reshape(-1).numpy(), None, aux_pred)
+        proba = torch.softmax(out, dim=1).numpy()
+        return Predictions(out.argmax(dim=1).numpy(), proba, aux_pred, kept)
+    return Predictions(out.reshape(-1).numpy(), None, aux_pred, kept)
 
 
 def _optimizer(model: torch.nn.Module) -> tuple[torch.optim.Optimizer, Any]:
@@ -305,7 +313,7 @@ def run_fold(
     select_positions = fold.test if select_on_test else fold.validation
     select_set, test_set = dataset(select_positions), dataset(fold.test)
     if probe:  # fail before training, not after, when the model has no features to probe
-        _features(model_name, model, dataset(fold.train[:1]))
+        _features(model_name, model, dataset(fold.train[:1]), protocol.task)
     model.observe_targets(torch.as_tensor(train_set.targets))
     tc = model.train_config
     n_epochs = epochs if epochs is not None else tc.epochs
@@ -343,8 +351,11 @@ def run_fold(
         pred = _predict(model, select_loader, protocol.task).values
         best_score = compute_metrics([protocol.primary], select_set.targets, pred)[protocol.primary]
         n_epochs = 0
-    predictions = _predict(model, test_loader, protocol.task)
-    probes = _probe_features(model_name, model, train_set, test_set) if probe else None
+    predictions = _predict(model, test_loader, protocol.task, keep_features=probe)
+    probes = None
+    if probe:
+        train_x = _features(model_name, model, train_set, protocol.task)
+        probes = _probe_features(train_x, train_set, predictions.features, test_set)
     pred, proba = predictions.values, predictions.proba
     test_metrics = compute_metrics(list(protocol.metrics), test_set.targets, pred)
     aux_metrics = None
@@ -392,32 +403,28 @@ def run_fold(
     )
 
 
-def _features(model_name: str, model: torch.nn.Module, dataset: PackDataset) -> np.ndarray:
+def _features(
+    model_name: str, model: torch.nn.Module, dataset: PackDataset, task: str
+) -> np.ndarray:
     """What the model's main head reads (``out["features"]``), one row per sample.
 
     Runs under a forked generator: a DataLoader draws its base seed from torch's global one
     even without shuffling, and a probe must not move the run's random numbers."""
-    model.eval()
-    rows = []
-    with torch.random.fork_rng(devices=[]), torch.no_grad():
-        for batch in DataLoader(dataset, batch_size=64):
-            out = model(to_model_inputs(batch))
-            if "features" not in out:
-                raise ProtocolError(
-                    f"--probe: model {model_name!r} returns no 'features' (what its head reads)"
-                )
-            rows.append(out["features"].reshape(out["features"].shape[0], -1))
-    return torch.cat(rows).numpy()
+    with torch.random.fork_rng(devices=[]):
+        found = _predict(model, DataLoader(dataset, batch_size=64), task, keep_features=True)
+    if found.features is None:
+        raise ProtocolError(
+            f"--probe: model {model_name!r} returns no 'features' (what its head reads)"
+        )
+    return found.features
 
 
 def _probe_features(
-    model_name: str, model: torch.nn.Module, train_set: PackDataset, test_set: PackDataset
+    train_x: np.ndarray, train_set: PackDataset, test_x: np.ndarray, test_set: PackDataset
 ) -> dict[str, float]:
-    """Linear probes of the trained model's features (:mod:`emobench.feature_probe`): fit on
+    """Linear probes of a trained model's features (:mod:`emobench.feature_probe`): fit on
     the training part, UAR on the test part, for the protocol's label (``label_uar``) and, when
     it has one, its auxiliary label (``aux_uar``)."""
-    train_x = _features(model_name, model, train_set)
-    test_x = _features(model_name, model, test_set)
     probes = {"label_uar": probe_uar(train_x, train_set.targets, test_x, test_set.targets)}
     if train_set.aux is not None and test_set.aux is not None:
         probes["aux_uar"] = probe_uar(train_x, train_set.aux, test_x, test_set.aux)

@@ -23,8 +23,8 @@ Registered models (every :class:`ApexConfig` / :class:`DsidConfig` field is an o
 
 - ``dsid`` (input ``apex``): the two streams → ``output`` (true-emotion logits, the protocol's
   label), ``aux_output`` (displayed-expression logits, ``batch["aux_target"]``,
-  ``spec.aux_classes`` classes), ``features_true`` (also as ``features``, what the main head
-  reads), ``features_disguise``;
+  ``spec.aux_classes`` classes), ``features`` (the true-emotion stream's, which the main
+  head reads, as in ``apex-single``), ``features_disguise``;
   loss = CE(true) + CE(displayed) + λ · HSIC(f_true, f_disguise).
 - ``apex-two-head`` (input ``apex``): the same model with λ = 0 (the no-HSIC ablation).
 - ``apex-single`` (input ``apex``): one stream for the true emotion only (ignores aux).
@@ -184,11 +184,16 @@ class Stream(nn.Module):
         return F.relu(self.proj(x))
 
 
+def apex_trunk(cfg: ApexConfig) -> ResNet18:
+    """One stream's ResNet-18 trunk over apex images."""
+    return ResNet18(cfg.width, cfg.input_size or None, channels_last=True)
+
+
 def true_stream(cfg: ApexConfig, outputs: int) -> tuple[ResNet18, Stream, nn.Linear]:
     """A true-emotion stream's trunk, projection and head, drawn from torch's global generator
     in that order. Both ``apex-single`` and ``dsid`` build theirs here, which is half of what
     pairs them by seed (:class:`Dsid`)."""
-    trunk = ResNet18(cfg.width, cfg.input_size or None, channels_last=True)
+    trunk = apex_trunk(cfg)
     return trunk, Stream(trunk.out_features, cfg.dim), nn.Linear(cfg.dim, outputs)
 
 
@@ -349,11 +354,7 @@ class Dsid(_ApexModel):
         trunk_features = self.trunk_true.out_features
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(side_seed(_DISGUISE_WEIGHTS))
-            self.trunk_disguise = (
-                None
-                if cfg.shared_backbone
-                else ResNet18(cfg.width, cfg.input_size or None, channels_last=True)
-            )
+            self.trunk_disguise = None if cfg.shared_backbone else apex_trunk(cfg)
             self.stream_disguise = Stream(trunk_features, cfg.dim)
             self.aux_head = nn.Linear(cfg.dim, spec.aux_classes)
         self.dropout_disguise = SideDropout(cfg.dropout, _DISGUISE_DROPOUT)
@@ -368,7 +369,6 @@ class Dsid(_ApexModel):
             "output": self.head(self.dropout(features_true)),
             "aux_output": self.aux_head(self.dropout_disguise(features_disguise)),
             "features": features_true,  # what the main head reads (as in apex-single)
-            "features_true": features_true,
             "features_disguise": features_disguise,
         }
 
@@ -384,7 +384,7 @@ class Dsid(_ApexModel):
                 f"model {self.name!r} needs the displayed-expression label, but the batch has "
                 "no 'aux_target'"
             )
-        f_true, f_disguise = out["features_true"], out["features_disguise"]
+        f_true, f_disguise = out["features"], out["features_disguise"]
         if f_true.shape[0] >= 2:
             dependence = hsic(f_true, f_disguise, self.cfg.hsic_bandwidth)
         else:

@@ -134,7 +134,7 @@ def test_model_inputs_and_outputs() -> None:
     model = create_model("dsid", make_spec())
     out = model(make_batch(("apex",)))
     assert out["aux_output"].shape == (4, AUX)
-    assert out["features_true"].shape == out["features_disguise"].shape == (4, 64)
+    assert out["features"].shape == out["features_disguise"].shape == (4, 64)
     terms = model.loss_terms(out, make_batch(("apex",)))
     assert set(terms) == {"true", "displayed", "hsic"}
     # a clip of another length and frames of another size still go through
@@ -151,7 +151,7 @@ def test_dsid_loss_is_the_decoupling_loss_group() -> None:
     expected = terms["true"] + terms["displayed"] + 2.5 * terms["hsic"]
     assert model.loss(out, batch).item() == pytest.approx(expected.item(), rel=1e-6)
     assert terms["hsic"].item() == pytest.approx(
-        hsic(out["features_true"], out["features_disguise"]).item(), rel=1e-6
+        hsic(out["features"], out["features_disguise"]).item(), rel=1e-6
     )
     one = {k: v[:1] for k, v in batch.items()}  # a last batch of one sample
     assert model.loss_terms(model(one), one)["hsic"].item() == 0.0
