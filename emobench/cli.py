@@ -15,10 +15,12 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from emobench.errors import EmobenchError, ProtocolError
+from emobench.prepare.options import with_step_options
 
 app = typer.Typer(
     help="Verified packs, versioned protocols and honest leaderboards for true-emotion research.",
@@ -37,7 +39,7 @@ def friendly_errors():
     try:
         yield
     except EmobenchError as err:
-        console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
+        console.print(f"[bold red]error:[/] {escape(str(err))}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
 
 
@@ -93,23 +95,15 @@ def progress_bar(description: str):
         yield update
 
 
+def notice(text: str) -> None:
+    """A sentence the library wants the user to see (e.g. that the miniature is used)."""
+    console.print(f"[yellow]{escape(text)}[/]", soft_wrap=True)
+
+
 def _say_miniature(what: str, dataset: str = "emer") -> None:
-    console.print(
-        f"[yellow]No {what} given: using the embedded {dataset} miniature (synthetic data in the "
-        f"official layout, built by `emobench synth {dataset}`; not the real dataset).[/]"
-    )
+    from emobench.api import miniature_notice
 
-
-def _default_pack(
-    dataset: str, apex: str = "annotated", frames: int | None = None, stride: int = 0
-) -> Path:
-    from emobench.miniature import miniature_pack
-
-    with (
-        progress_bar("synthesising miniature") as p_synth,
-        progress_bar("preparing pack") as p_prep,
-    ):
-        return miniature_pack(dataset, p_synth, p_prep, apex=apex, frames=frames, stride=stride)
+    notice(miniature_notice(what, dataset))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -134,30 +128,13 @@ def synth(
 
 
 @app.command()
+@with_step_options
 def prepare(
     dataset: Annotated[str, typer.Argument(help="Dataset adapter, e.g. emer.")],
     src: Annotated[Path | None, typer.Option(help="Raw dataset root (read-only).")] = None,
     out_path: Annotated[Path | None, typer.Option("--out", help="Pack to write.")] = None,
-    frames: Annotated[
-        int | None,
-        typer.Option(help="Face frames per clip (default: 8; 16 for dfew, ferv39k, mafw)."),
-    ] = None,
-    stride: Annotated[
-        int,
-        typer.Option(
-            help="0: frames uniformly over the clip; k: every k-th frame of a centred window "
-            "(MAFW: --frames 32 --stride 2)."
-        ),
-    ] = 0,
-    size: Annotated[int, typer.Option(help="Frame side in pixels.")] = 112,
     compression: Annotated[str | None, typer.Option(help="HDF5 compression: lzf or gzip.")] = None,
     strict: Annotated[bool, typer.Option(help="Fail instead of skipping bad samples.")] = False,
-    apex: Annotated[
-        str,
-        typer.Option(
-            help="Apex strategy for onset/apex/offset-coded clips: annotated, motion, motion-flow."
-        ),
-    ] = "annotated",
     columns: Annotated[
         str | None,
         typer.Option(help="Coding-sheet headers, e.g. true_emotion=Context,expression=Shown."),
@@ -169,63 +146,60 @@ def prepare(
             "clip_224x224); default: detected."
         ),
     ] = None,
+    step_options: dict | None = None,
 ) -> None:
-    """Turn a raw dataset into a verified pack (one HDF5 file).
+    """Turn a raw dataset into a verified pack (one HDF5 file). The options after --layout
+    belong to the prepare steps (frames, faces, apex, eyes …) and are recorded in the pack.
 
     Example: [bold]emobench prepare emer --src raw/emer --out packs/emer.h5[/]
     Example: [bold]emobench prepare masked --src raw/masked --out packs/m.h5 --apex motion[/]
     Example: [bold]emobench prepare mafw --src raw/mafw --out packs/mafw-32x2.h5 --frames 32
     --stride 2[/]
     """
-    from emobench.datasets.coding_sheet import parse_column_mapping
-    from emobench.prepare.apex import apex_strategy_names
-    from emobench.prepare.pipeline import PrepareSettings, default_frames, prepare_dataset
+    from emobench import api
 
     with friendly_errors():
         if src is None:
-            from emobench.miniature import miniature_raw
-
             _say_miniature("--src", dataset)
             with progress_bar("synthesising miniature") as update:
-                src = miniature_raw(dataset, update)
-        out_path = out_path or Path("packs") / f"{dataset}.h5"
-        if apex not in apex_strategy_names():  # fail before any work
-            raise EmobenchError(f"unknown apex strategy {apex!r}; known: {apex_strategy_names()}")
-        mapping = parse_column_mapping(columns) if columns else None
-        frames = frames or default_frames(dataset)
-        settings = PrepareSettings(
-            frames=frames, size=size, compression=compression, apex=apex, stride=stride
-        )
+                src = api.miniature_raw_for(dataset, update)
         with progress_bar(f"prepare {dataset}") as update:
-            report = prepare_dataset(
+            report = api.prepare(
                 dataset,
                 src,
-                out_path,
-                settings,
+                out_path or Path("packs") / f"{dataset}.h5",
+                options=step_options,
+                compression=compression,
                 strict=strict,
-                columns=mapping,
+                columns=columns,
                 layout=layout,
                 progress=update,
             )
     if report.restarted:
-        console.print("[yellow]an unfinished earlier prepare was found and restarted cleanly[/]")
+        notice("an unfinished earlier prepare was found and restarted cleanly")
+    if report.unused_options:
+        notice(f"no prepare step that ran reads: {', '.join(report.unused_options)}")
     if report.unknown_label_columns:
-        console.print(f"[yellow]label-sheet columns not used: {report.unknown_label_columns}[/]")
+        notice(f"label-sheet columns not used: {report.unknown_label_columns}")
+    for line in report.notes:
+        notice(line)
     if report.skipped:
         table = Table(title=f"{len(report.skipped)} skipped sample(s)")
         for column in ("sample", "file", "reason"):
-            table.add_column(column)
+            table.add_column(column, overflow="fold")
         for s in report.skipped:
-            table.add_row(s.sample_id, s.path, s.reason)
+            table.add_row(escape(s.sample_id), escape(s.path), escape(s.reason))
         console.print(table)
     for reason, count in report.excluded.items():
-        console.print(f"excluded by the release's own rules: {count} × {reason}")
+        _plain(f"excluded by the release's own rules: {count} × {reason}")
     if report.padded_clips:
-        console.print(
-            f"{report.padded_clips} clip(s) shorter than {frames * max(stride, 1)} frames were "
-            "padded by repeating frames"
+        f = report.steps.get("frames", {})
+        _plain(
+            f"{report.padded_clips} clip(s) shorter than "
+            f"{f.get('frames', 0) * max(f.get('stride', 0), 1)} frames were padded by "
+            "repeating frames"
         )
-    out.print(f"wrote {report.pack}: {report.n_samples} samples, digest {report.digest[:16]}")
+    _plain(f"wrote {report.pack}: {report.n_samples} samples, digest {report.digest[:16]}")
 
 
 @app.command()
@@ -233,66 +207,71 @@ def info(
     pack: Annotated[Path | None, typer.Argument(help="Pack file (default: the miniature).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Schema, sample and label counts, folds and digest of a pack.
+    """Schema, sample and label counts, presence, folds and digest of a pack.
 
     Example: [bold]emobench info packs/emer.h5 --json[/]
     """
-    from emobench.pack import Pack
+    from emobench import api
 
-    with friendly_errors():
-        if pack is None:
-            _say_miniature("pack")
-            pack = _default_pack("emer")
-        p = Pack(pack)
-        data = p.info()
-        samples = p.samples
-        label_columns = [c for c in samples.columns if c not in ("id", "subject", "fold")]
-        data["labels"] = {
-            c: samples[c].value_counts().sort_index().to_dict()
-            for c in label_columns
-            if samples[c].dtype == object
-        }
-        data["folds"] = (
-            {str(k): int(v) for k, v in samples["fold"].value_counts().sort_index().items()}
-            if "fold" in samples
-            else {}
-        )
+    with friendly_errors(), progress_bar("preparing pack") as update:
+        data = api.info(pack, notice=notice) if pack else _info_of_miniature(update)
     if as_json:
         out.print_json(json.dumps(data, default=str))
         return
-    out.print(f"[bold]{data['path']}[/]  schema {data['schema_version']}  {data['created_with']}")
-    out.print(
+    put = _plain
+    put(f"{data['path']}  schema {data['schema_version']}  {data['created_with']}")
+    put(
         f"dataset {data['dataset']} ({data['variant']}), {data['n_samples']} samples, "
         f"{data['n_subjects']} subjects, digest {data['content_digest']}"
+        + (" — prepared from the synthetic miniature" if data.get("miniature") else "")
     )
-    out.print("arrays: " + ", ".join(f"{k} {v}" for k, v in data["arrays"].items()))
-    out.print("folds: " + ", ".join(f"{k}: {v}" for k, v in data["folds"].items()))
+    put("arrays: " + ", ".join(f"{k} {v}" for k, v in data["arrays"].items()))
+    partial = {g: n for g, n in data.get("present", {}).items() if n != data["n_samples"]}
+    if partial:
+        put("rows holding a group: " + ", ".join(f"{g} {n}" for g, n in partial.items()))
+    put("steps: " + ", ".join(data["steps"]) if data["steps"] else "steps: none recorded")
+    put("folds: " + ", ".join(f"{k}: {v}" for k, v in data["folds"].items()))
     for column, counts in data["labels"].items():
-        out.print(f"{column}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+        put(f"{column}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    for line in data.get("source_notes", []):
+        put(f"note: {line}")
     if data["skipped"]:
-        out.print(f"[yellow]{len(data['skipped'])} sample(s) were skipped at prepare time[/]")
+        put(f"{len(data['skipped'])} sample(s) were skipped at prepare time")
     for reason, count in data["excluded"].items():
-        out.print(f"excluded by the release's own rules: {count} × {reason}")
+        put(f"excluded by the release's own rules: {count} × {reason}")
+
+
+def _info_of_miniature(update) -> dict:
+    from emobench import api
+
+    _say_miniature("pack")
+    return api.info(api.miniature_pack_for("emer", progress_prepare=update))
+
+
+def _plain(text: str) -> None:
+    """Print user and file text as it is (no rich markup: headers like ``[ms]`` survive)."""
+    out.print(text, markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command()
 def verify(pack: Annotated[Path, typer.Argument(help="Pack file to re-hash.")]) -> None:
-    """Re-hash every stored array; exit 1 if anything is corrupt.
+    """Re-hash every stored array and attribute; exit 1 if anything is corrupt.
 
     Example: [bold]emobench verify packs/emer.h5[/]
     """
-    from emobench.pack import Pack
+    from emobench import api
 
-    with friendly_errors():
-        p = Pack(pack)
-        with progress_bar("verifying") as update:
-            problems = p.verify(update)
-    if problems:
-        for line in problems:
-            console.print(f"[red]{line}[/]")
-        console.print(f"[bold red]{pack}: {len(problems)} problem(s)[/]")
+    with friendly_errors(), progress_bar("verifying") as update:
+        result = api.verify(pack, progress=update)
+    if result.problems:
+        for line in result.problems:
+            console.print(f"[red]{escape(line)}[/]", soft_wrap=True)
+        console.print(f"[bold red]{escape(str(pack))}: {len(result.problems)} problem(s)[/]")
         raise typer.Exit(1)
-    out.print(f"{pack}: OK — {len(p)} samples, every array matches its sha256; digest {p.digest}")
+    _plain(
+        f"{pack}: OK — {result.n_samples} samples, every array and attribute matches; "
+        f"digest {result.digest}"
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -400,24 +379,26 @@ def _complexity_table() -> None:
 @app.command()
 def evaluate(
     protocol: Annotated[str, typer.Option(help="Protocol name (p1…p7) or .toml path.")],
-    model: Annotated[str, typer.Option(help="Registered model (see `emobench models`).")] = "emert",
+    model: Annotated[
+        str | None,
+        typer.Option(
+            help="Registered model (see `emobench models`); for a spotting protocol, the apex "
+            "strategy. Default: the protocol's first reference model."
+        ),
+    ] = None,
     pack: Annotated[
         Path | None, typer.Option(help="Prepared pack (default: the miniature).")
     ] = None,
-    seed: Annotated[int, typer.Option(help="Seed for every random choice.")] = 0,
+    seed: Annotated[int, typer.Option(min=0, help="Seed for every random choice.")] = 0,
     config: Annotated[str, typer.Option(help="small (CPU seconds) or paper.")] = "small",
     folds: Annotated[str | None, typer.Option(help="Only these folds, e.g. 1,2.")] = None,
-    epochs: Annotated[int | None, typer.Option(help="Override the config's epochs.")] = None,
+    epochs: Annotated[int | None, typer.Option(min=1, help="Override the config's epochs.")] = None,
     select_on_test: Annotated[
         bool,
         typer.Option(
             "--select-on-test", help="Pick the epoch on the test fold (labelled test-oracle)."
         ),
     ] = False,
-    apex: Annotated[
-        str,
-        typer.Option(help="Spotting protocols: the apex strategy whose miniature pack to score."),
-    ] = "motion",
     results: Annotated[Path, typer.Option(help="Results folder.")] = Path("results"),
     probe: Annotated[
         bool,
@@ -442,81 +423,58 @@ def evaluate(
     Example: [bold]emobench evaluate --protocol p3 --model emert --pack packs/emer.h5[/]
     Example: [bold]emobench evaluate --protocol masked-apex --model dsid --set hsic_weight=0.3[/]
     Example: [bold]emobench evaluate --protocol masked-apex-5fold --model dsid --probe[/]
-    Example: [bold]emobench evaluate --protocol apex-spotting --apex motion[/]
+    Example: [bold]emobench evaluate --protocol apex-spotting --model motion[/]
     """
-    with friendly_errors():
-        record, path = _evaluate(
-            protocol,
-            model,
-            pack,
-            seed=seed,
-            config=config,
-            folds=folds,
-            epochs=epochs,
-            select_on_test=select_on_test,
-            apex=apex,
-            results=results,
-            overrides=parse_overrides(set_ or []),
-            probe=probe,
-        )
-    _print_run(record, path)
-
-
-def _evaluate(
-    protocol: str,
-    model: str,
-    pack: Path | None,
-    *,
-    seed: int = 0,
-    config: str = "small",
-    folds: str | None = None,
-    epochs: int | None = None,
-    select_on_test: bool = False,
-    apex: str = "motion",
-    results: Path = Path("results"),
-    overrides: dict | None = None,
-    probe: bool = False,
-) -> tuple[dict, Path]:
-    from emobench.engine import evaluate as run_evaluation
-    from emobench.engine import evaluate_spotting
-    from emobench.pack import Pack
+    from emobench import api
     from emobench.protocols import load_protocol
-    from emobench.results.store import write_run
 
-    proto = load_protocol(protocol)
-    spotting = proto.task == "spotting"
-    if pack is None:
-        _say_miniature("--pack", proto.dataset)
-        pack = _default_pack(
-            proto.dataset,
-            apex if spotting else "annotated",
-            frames=proto.sampling.get("frames") if proto.task != "spotting" else None,
-            stride=int(proto.sampling.get("stride", 0)),
-        )
-    if spotting:
-        record, predictions = evaluate_spotting(proto, Pack(pack))
-        return record, write_run(results, record, predictions)
-    fold_list = [int(f) for f in folds.split(",")] if folds else None
-    if select_on_test:
-        console.print(
-            "[bold yellow]--select-on-test: the epoch is chosen on the test fold; "
-            "results are labelled test-oracle and are optimistic.[/]"
-        )
-    with progress_bar(f"{proto.id} · {model}") as update:
-        record, predictions = run_evaluation(
-            proto,
-            model,
-            Pack(pack),
-            config=config,
-            seed=seed,
-            select_on_test=select_on_test,
-            folds=fold_list,
-            epochs=epochs,
-            overrides=overrides,
-            progress=update,
-            probe=probe,
-        )
-    return record, write_run(results, record, predictions)
+    with friendly_errors():
+        proto = load_protocol(protocol)
+        model = model or _default_model(proto)
+        if select_on_test:
+            notice(
+                "--select-on-test: the epoch is chosen on the test fold; results are labelled "
+                "test-oracle and are optimistic."
+            )
+        with (
+            progress_bar("synthesising miniature") as p_synth,
+            progress_bar("preparing pack") as p_prep,
+            progress_bar(f"{proto.id} · {model}") as update,
+        ):
+            run = api.evaluate(
+                proto,
+                model,
+                pack,
+                seed=seed,
+                config=config,
+                folds=parse_folds(folds),
+                epochs=epochs,
+                select_on_test=select_on_test,
+                results=results,
+                overrides=parse_overrides(set_ or []),
+                probe=probe,
+                progress=update,
+                progress_synth=p_synth,
+                progress_prepare=p_prep,
+                notice=notice,
+            )
+    _print_run(run.record, run.path)
+
+
+def _default_model(proto) -> str:
+    if not proto.reference:
+        raise ProtocolError(f"protocol {proto.id} has no reference model: give --model")
+    return next(iter(proto.reference))
+
+
+def parse_folds(text: str | None) -> list[int] | None:
+    """``"1,2"`` → ``[1, 2]``; anything else than comma-separated whole numbers is an error."""
+    if not text:
+        return None
+    try:
+        return [int(part) for part in text.split(",")]
+    except ValueError:
+        raise EmobenchError(f"--folds {text!r}: expected fold numbers such as 1,2") from None
 
 
 def parse_overrides(items: list[str]) -> dict:
@@ -566,7 +524,7 @@ def _print_run(record: dict, path: Path) -> None:
             f"{value['std']:.4f} (chance {chance:.3f}; fit on each fold's training part)",
             highlight=False,
         )
-    out.print(f"results: {path}  ({record['wall_time_s']:.1f} s)")
+    _plain(f"results: {path}  ({record['wall_time_s']:.1f} s)")
 
 
 @app.command()
@@ -580,19 +538,13 @@ def leaderboard(
 
     Example: [bold]emobench leaderboard --protocol p3 --format md[/]
     """
-    from emobench.protocols import load_protocol
-    from emobench.results.leaderboard import leaderboard_table, render_csv, render_markdown
-    from emobench.results.store import load_runs
+    from emobench import api
 
     with friendly_errors():
-        if fmt not in ("md", "csv"):
-            raise EmobenchError(f"--format must be md or csv, not {fmt!r}")
-        proto = load_protocol(protocol)
-        table = leaderboard_table(proto, load_runs(results, proto.name))
-        text = render_markdown(proto, table) if fmt == "md" else render_csv(table)
+        text = api.leaderboard(protocol, fmt=fmt, results=results)
     if output:
         output.write_text(text, encoding="utf-8")
-        out.print(f"wrote {output}")
+        _plain(f"wrote {output}")
     else:
         sys.stdout.write(text)
 
@@ -612,40 +564,15 @@ def regress(
 
     Example: [bold]emobench regress --protocol p3 --model emert --model majority[/]
     """
-    from emobench.protocols import all_protocols, load_protocol
-    from emobench.results.regress import check_protocol
-    from emobench.results.store import Run, load_runs
+    from emobench import api
 
     with friendly_errors():
-        protos = [load_protocol(p) for p in protocol] if protocol else all_protocols()
-        unmatched = sorted(set(model or ()) - {m for p in protos for m in p.reference})
-        if unmatched:
-            raise ProtocolError(
-                f"no reference numbers for model(s) {', '.join(unmatched)} in protocol(s) "
-                f"{', '.join(p.name for p in protos)}"
-            )
-        checks = []
-        for proto in protos:
-            if not proto.reference:
-                continue
-
-            def run_missing(model: str, ref: dict, proto=proto) -> Run:
-                record, path = _evaluate(
-                    proto.path,
-                    model,
-                    None,
-                    seed=ref.get("seed", 0),
-                    config=ref.get("config", "small"),
-                    apex=model.removeprefix("apex-"),
-                    results=results,
-                )
-                return Run(path, json.loads(path.read_text()))
-
-            runs = [] if rerun else load_runs(results, proto.name)
-            checks += check_protocol(proto, runs, run_missing, models=model)
+        checks = api.regress(
+            protocol, model, results=results, rerun=rerun, progress_for=ProgressLines, notice=notice
+        )
     table = Table(title="regression check against the protocols' reference numbers")
     for column in ("protocol", "model", "metric", "reference", "reproduced", "delta", "tol", ""):
-        table.add_column(column)
+        table.add_column(column, no_wrap=column in ("protocol", "model", "metric"))
     for c in checks:
         table.add_row(
             c.protocol,

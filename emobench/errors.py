@@ -24,3 +24,8 @@ class ProtocolError(EmobenchError):
 
 class PackError(EmobenchError):
     """A pack is missing, incomplete, of the wrong schema or corrupt."""
+
+
+class PackCorrupt(PackError):
+    """A pack exists but its content does not match what it records (damaged bytes, changed
+    attributes, an unreadable structure): ``verify`` reports it as a failed check (exit 1)."""

@@ -22,10 +22,10 @@ from sklearn.model_selection import GroupKFold, GroupShuffleSplit, LeaveOneGroup
 
 from emobench.errors import ProtocolError
 from emobench.metrics import METRICS
+from emobench.modalities import MODALITIES
+from emobench.tasks import TASKS, Classification, Task, class_targets, get_task
 
 SPLIT_SCHEMES = ("official_folds", "official_split", "grouped_kfold", "loso", "none")
-INPUTS = ("face", "eye", "gaze", "fixmap", "apex", "clip")
-TASKS = ("classification", "regression", "spotting")
 
 
 def protocols_dir() -> Path:
@@ -50,9 +50,9 @@ class Protocol:
     dataset: str
     title: str
     task: str
-    label: str
+    label: str | tuple[str, ...]  # one column, or the 0/1 columns of a multilabel task
     classes: tuple[str, ...]
-    inputs: tuple[str, ...]
+    inputs: tuple[str, ...]  # every input the protocol offers (training ∪ test)
     split: dict[str, Any]
     validation: dict[str, Any]
     sampling: dict[str, Any]
@@ -66,14 +66,29 @@ class Protocol:
     reported: dict[str, dict[str, Any]] = field(default_factory=dict)
     reference: dict[str, dict[str, Any]] = field(default_factory=dict)
     path: str = ""
+    train_inputs: tuple[str, ...] = ()  # () = ``inputs``
+    test_inputs: tuple[str, ...] = ()  # () = ``inputs``; thermal in training only, say
 
     @property
     def id(self) -> str:
         return f"{self.name}@{self.version}"
 
     @property
+    def task_spec(self) -> Task:
+        """The task object (:mod:`emobench.tasks`) that owns targets, loss and predictions."""
+        return get_task(self.task)
+
+    @property
     def num_outputs(self) -> int:
-        return len(self.classes) if self.task == "classification" else 1
+        return self.task_spec.num_outputs(self)
+
+    @property
+    def training_inputs(self) -> tuple[str, ...]:
+        return self.train_inputs or self.inputs
+
+    @property
+    def testing_inputs(self) -> tuple[str, ...]:
+        return self.test_inputs or self.inputs
 
     @property
     def higher_is_better(self) -> bool:
@@ -81,13 +96,14 @@ class Protocol:
 
     # ---- labels -------------------------------------------------------------------------
     def targets(self, samples: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        """(positions with a usable label, target values). Unknown class names are an error."""
-        return _targets(self, samples, self.label, self.classes, self.task)
+        """(positions with a usable label, target values), as the protocol's task reads them."""
+        return self.task_spec.targets(self, samples)
 
     def aux_targets(self, samples: pd.DataFrame) -> np.ndarray | None:
+        """Class indices of the auxiliary label (e.g. the displayed expression) per row."""
         if not self.aux_label:
             return None
-        _, values = _targets(self, samples, self.aux_label, self.aux_classes, "classification")
+        _, values = class_targets(self, samples, self.aux_label, self.aux_classes)
         return values
 
     # ---- folds --------------------------------------------------------------------------
@@ -175,32 +191,6 @@ def split_digest(manifest: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(manifest, sort_keys=True).encode()).hexdigest()
 
 
-def _targets(
-    protocol: Protocol, samples: pd.DataFrame, column: str, classes: tuple[str, ...], task: str
-) -> tuple[np.ndarray, np.ndarray]:
-    if column not in samples.columns:
-        raise ProtocolError(
-            f"protocol {protocol.id} needs label {column!r}, the pack has "
-            f"{', '.join(c for c in samples.columns)}"
-        )
-    raw = samples[column]
-    if task == "classification":
-        values = raw.astype(str).to_numpy()
-        present = np.array([v not in ("", "nan") for v in values])
-        lookup = {c.lower(): i for i, c in enumerate(classes)}
-        unknown = sorted({v for v in values[present] if v.lower() not in lookup})
-        if unknown:
-            raise ProtocolError(
-                f"label {column!r} holds {unknown}, which are not among the classes of "
-                f"protocol {protocol.id}: {list(classes)}"
-            )
-        positions = np.flatnonzero(present)
-        return positions, np.array([lookup[v.lower()] for v in values[positions]], dtype=np.int64)
-    values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64)
-    positions = np.flatnonzero(~np.isnan(values))
-    return positions, values[positions].astype(np.float32)
-
-
 def _check_disjoint(protocol, fold, subjects, train, validation, test) -> None:
     parts = {"train": train, "validation": validation, "test": test}
     for a, b in (("train", "test"), ("validation", "test"), ("train", "validation")):
@@ -240,6 +230,8 @@ def _build(path: Path, data: dict[str, Any]) -> Protocol:
         raise ProtocolError(f"{path}: missing key(s) {missing}")
     metrics = data["metrics"]
     task = data["task"]
+    label = data["label"]
+    inputs = tuple(data["inputs"])
     protocol = Protocol(
         name=data["name"],
         version=int(data["version"]),
@@ -247,9 +239,11 @@ def _build(path: Path, data: dict[str, Any]) -> Protocol:
         dataset=data["dataset"],
         title=data.get("title", data["name"]),
         task=task,
-        label=data["label"],
-        classes=tuple(data.get("classes", ())),
-        inputs=tuple(data["inputs"]),
+        label=label if isinstance(label, str) else tuple(label),
+        classes=tuple(data.get("classes", label if isinstance(label, list) else ())),
+        inputs=inputs,
+        train_inputs=tuple(data.get("train_inputs", ())),
+        test_inputs=tuple(data.get("test_inputs", ())),
         split=dict(data["split"]),
         validation=dict(data.get("validation", {})),
         sampling=dict(data.get("sampling", {})),
@@ -275,11 +269,11 @@ def validate(p: Protocol) -> list[str]:
     if p.path and Path(p.path).stem != p.name:
         problems.append(f"name {p.name!r} differs from the file name")
     if p.task not in TASKS:
-        problems.append(f"task {p.task!r} is not one of {TASKS}")
-    if (p.task == "spotting") != (p.split.get("scheme") == "none"):
-        problems.append("spotting protocols, and only they, use split scheme 'none'")
-    if p.task == "classification" and len(p.classes) < 2:
-        problems.append("a classification protocol needs at least two classes")
+        return [*problems, f"task {p.task!r} is not one of {TASKS.names()}"]
+    task = get_task(p.task)
+    problems += task.validate(p)
+    if task.evaluator == "trained" and p.split.get("scheme") == "none":
+        problems.append("a protocol that trains models needs a split scheme other than 'none'")
     for m in p.metrics:
         if m not in METRICS:
             problems.append(f"unknown metric {m!r}")
@@ -287,9 +281,13 @@ def validate(p: Protocol) -> list[str]:
             problems.append(f"metric {m!r} is for {METRICS[m].task}, not {p.task}")
     if p.primary not in p.metrics:
         problems.append(f"primary metric {p.primary!r} is not in metrics")
-    unknown_inputs = set(p.inputs) - set(INPUTS)
+    unknown_inputs = set(p.inputs) - set(MODALITIES.names())
     if unknown_inputs:
-        problems.append(f"unknown inputs {sorted(unknown_inputs)}; known: {INPUTS}")
+        problems.append(f"unknown inputs {sorted(unknown_inputs)}; known: {MODALITIES.names()}")
+    for part in ("train_inputs", "test_inputs"):
+        outside = set(getattr(p, part)) - set(p.inputs)
+        if outside:
+            problems.append(f"{part} {sorted(outside)} are not among the inputs {list(p.inputs)}")
     if p.split.get("scheme") not in SPLIT_SCHEMES:
         problems.append(f"split scheme {p.split.get('scheme')!r} not in {SPLIT_SCHEMES}")
     stride = p.sampling.get("stride", 0)
@@ -303,8 +301,8 @@ def validate(p: Protocol) -> list[str]:
         problems.append("validation must be grouped by subject")
     if p.aux_label and not p.aux_classes:
         problems.append("aux_label needs aux_classes")
-    for m in p.aux_metrics:
-        if m not in METRICS or METRICS[m].task != "classification":
+    for m in p.aux_metrics:  # the auxiliary head classifies
+        if m not in METRICS or METRICS[m].task != Classification.name:
             problems.append(f"aux metric {m!r} is not a classification metric")
     for model, ref in p.reference.items():
         if "tolerance" not in ref:

@@ -1,3 +1,5 @@
+import io
+
 import h5py
 import numpy as np
 import pytest
@@ -72,7 +74,7 @@ def test_stale_partial_is_restarted(tmp_path):
     partial_path(tmp_path / "p.h5").write_bytes(b"half a pack")
     w = PackWriter(tmp_path / "p.h5", dataset="d", variant="v", source_digest="", steps={})
     assert w.restarted
-    w.add({"id": "a", "subject": "1"}, {"x": np.zeros(3)})
+    w.add({"id": "a", "subject": "1"}, {"x/data": np.zeros(3)})
     w.finish()
     assert Pack(tmp_path / "p.h5").verify() == []
 
@@ -93,3 +95,177 @@ def test_pack_pickles_without_handle(tmp_path):
     pack.get("face/frames", 0)  # opens the handle
     clone = pickle.loads(pickle.dumps(pack))
     assert clone._h5 is None and (clone.get("face/frames", 1) == 1).all()
+
+
+def _dump(path):
+    """Everything a reader can see in an HDF5 file: every object's name, attributes and
+    values (None when the file cannot be read at all)."""
+    seen = {}
+    try:
+        with h5py.File(path, "r") as f:
+            seen["/"] = sorted((k, repr(_attr_value(v))) for k, v in f.attrs.items())
+
+            def visit(name, obj):
+                attrs = sorted((k, repr(_attr_value(v))) for k, v in obj.attrs.items())
+                data = repr(obj[()].tolist()) if isinstance(obj, h5py.Dataset) else None
+                seen[name] = (type(obj).__name__, attrs, data)
+
+            f.visititems(visit)
+    except Exception:  # noqa: BLE001 - any failure to read counts as "not the same file"
+        return None
+    return seen
+
+
+def _attr_value(v):
+    return v.tolist() if isinstance(v, np.ndarray) else v
+
+
+def _tiny(path):
+    # no zero byte in any stored value, so every byte that holds content is non-zero
+    with PackWriter(path, dataset="d", variant="v", source_digest="s", steps={"k": 1}) as w:
+        w.add({"id": "a", "subject": "1", "label": "x"}, {"g/x": np.arange(1, 5, dtype=np.uint8)})
+        w.add({"id": "b", "subject": "2", "label": "y"}, {"g/x": np.arange(5, 9, dtype=np.uint8)})
+        w.set_attrs("g/x", {"unit": "count"})
+        w.finish()
+
+
+def _content_offsets(data: bytes) -> list[int]:
+    """Where the stored values and attributes sit in the file: every occurrence of their
+    bytes (array data, sample strings, sha256 hex strings, attribute text)."""
+    with h5py.File(io.BytesIO(data), "r") as f:
+        needles = [f["g/x"][()].tobytes(), *(str(v).encode() for v in f.attrs.values())]
+        needles += [v for v in f["hashes/g:x"][()]] + [b"count", b"label", b"subject"]
+        needles += [f[f"samples/{c}"][()].tobytes() for c in f["samples"]]
+    offsets = set()
+    for needle in filter(None, needles):
+        start = data.find(needle)
+        while start >= 0:
+            offsets.update(range(start, start + len(needle)))
+            start = data.find(needle, start + 1)
+    return sorted(offsets)
+
+
+def test_verify_catches_every_byte_flip_that_changes_what_the_pack_holds(tmp_path):
+    """Flip bytes of a small pack one at a time: every byte that holds a stored value or
+    attribute, and every 17th byte of the rest of the file (HDF5's superblock, object headers,
+    B-trees, heaps and free space). Either verify reports a problem (a pack that cannot be
+    opened, or that crashes the HDF5 library, is reported too), or the flip changed nothing a
+    reader can see: unused space and padding inside HDF5's structures."""
+    from emobench.api import verify
+
+    original = tmp_path / "p.h5"
+    _tiny(original)
+    clean = _dump(original)
+    data = original.read_bytes()
+    content = _content_offsets(data)
+    assert len(content) > 200  # the search found the values it looks for
+    offsets = sorted(set(content) | set(range(0, len(data), 17)))
+    flipped = tmp_path / "f.h5"
+    passed_unchanged = []
+    for offset in offsets:
+        damaged = bytearray(data)
+        damaged[offset] ^= 0xFF
+        flipped.write_bytes(damaged)
+        if verify(flipped).problems:
+            continue
+        assert _dump(flipped) == clean, f"byte {offset}: verify passed a changed pack"
+        passed_unchanged.append(offset)
+    assert not set(passed_unchanged) & set(content)  # no content byte is ever padding
+
+
+def test_changing_a_root_or_array_attribute_fails_verify(tmp_path):
+    path = tmp_path / "p.h5"
+    _tiny(path)
+    for where, key, value in (
+        ("/", "dataset", "other"),
+        ("/", "variant", "v2"),
+        ("/", "source_digest", "0" * 8),
+        ("/", "steps", '{"k": 2}'),
+        ("g/x", "unit", "mm"),
+    ):
+        copy = tmp_path / f"{key}.h5"
+        copy.write_bytes(path.read_bytes())
+        with h5py.File(copy, "r+") as f:
+            (f if where == "/" else f[where]).attrs[key] = value
+        problems = Pack(copy).verify()
+        assert problems and "content digest" in problems[-1], key
+
+
+def test_rows_may_lack_a_group_and_the_mask_is_covered(tmp_path):
+    path = tmp_path / "p.h5"
+    with PackWriter(path, dataset="d", variant="v", source_digest="", steps={}) as w:
+        w.add({"id": "a", "subject": "1"}, {"v/img": np.ones(3), "t/img": np.zeros(2)})
+        w.add({"id": "b", "subject": "2"}, {"v/img": np.full(3, 2.0)})
+        w.add({"id": "c", "subject": "3"}, {"t/img": np.ones(2)})
+        w.finish()
+    pack = Pack(path)
+    assert pack.present("v").tolist() == [True, True, False]
+    assert pack.present("t").tolist() == [True, False, True]
+    assert (pack.get("v/img", 1) == 2.0).all() and (pack.get("t/img", 2) == 1.0).all()
+    with pytest.raises(PackError, match="sample c has no v data"):
+        pack.get("v/img", 2)
+    assert pack.info()["present"] == {"t": 2, "v": 2}
+    assert pack.verify() == []
+    pack.close()
+    with h5py.File(path, "r+") as f:
+        f["t/present"][1] = True
+    assert "content digest" in Pack(path).verify()[-1]
+
+
+def test_a_group_that_changes_its_arrays_is_refused(tmp_path):
+    with (
+        pytest.raises(PackError, match="earlier samples had"),
+        PackWriter(tmp_path / "p.h5", dataset="d", variant="v", source_digest="", steps={}) as w,
+    ):
+        w.add({"id": "a", "subject": "1"}, {"v/img": np.ones(3), "v/aux": np.ones(1)})
+        w.add({"id": "b", "subject": "2"}, {"v/img": np.ones(3)})
+
+
+def test_a_second_writer_of_the_same_pack_is_refused(tmp_path):
+    from emobench.pack import lock_path
+
+    first = PackWriter(tmp_path / "p.h5", dataset="d", variant="v", source_digest="", steps={})
+    with pytest.raises(PackError, match=r"another prepare \(pid \d+\) is writing"):
+        PackWriter(tmp_path / "p.h5", dataset="d", variant="v", source_digest="", steps={})
+    first.add({"id": "a", "subject": "1"}, {"g/x": np.zeros(2)})
+    first.finish()
+    assert not lock_path(tmp_path / "p.h5").exists()
+    # a lock left by a process that no longer exists is taken over
+    lock_path(tmp_path / "p.h5").write_text("999999999")
+    w = PackWriter(tmp_path / "p.h5", dataset="d", variant="v", source_digest="", steps={})
+    w.abort()
+
+
+@pytest.mark.parametrize("kind", ["directory", "file-parent", "read-only"])
+def test_an_unwritable_out_is_refused_before_any_work(tmp_path, kind):
+    import os
+
+    if kind == "directory":
+        out = tmp_path / "packs"
+        out.mkdir()
+        match = "is a directory"
+    elif kind == "file-parent":
+        (tmp_path / "afile").write_text("x")
+        out = tmp_path / "afile" / "x.h5"
+        match = "is a file, not a folder"
+    else:
+        if os.geteuid() == 0:
+            pytest.skip("root writes into read-only folders")
+        folder = tmp_path / "ro"
+        folder.mkdir()
+        folder.chmod(0o500)
+        out = folder / "sub" / "x.h5"
+        match = "not writable"
+    with pytest.raises(PackError, match=match):
+        PackWriter(out, dataset="d", variant="v", source_digest="", steps={})
+
+
+def test_a_broken_steps_attribute_is_a_named_error(tmp_path):
+    from emobench.errors import PackCorrupt
+
+    path = tmp_path / "p.h5"
+    _tiny(path)
+    with h5py.File(path, "r+") as f:
+        f.attrs["steps"] = "{not json"
+    with pytest.raises(PackCorrupt, match="'steps' attribute is not valid JSON"):
+        Pack(path)

@@ -1,7 +1,8 @@
 """Registry of raw-layout adapters and miniature writers, filled by decorators.
 
 ``@register_dataset("emer")`` registers an adapter class; ``@register_synth("emer")`` registers
-the function that writes that dataset's miniature in its official layout.
+the function that writes that dataset's miniature in its official layout. Both registries find
+their modules themselves (every module of ``emobench.datasets``, ``synth`` included).
 """
 
 from __future__ import annotations
@@ -11,69 +12,37 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from emobench.errors import EmobenchError
+from emobench.registry import Registry
 
 # Written beside a synthesised miniature so that packs made from it are labelled as such.
 MINIATURE_MARKER = "EMOBENCH_MINIATURE.json"
 
-_ADAPTERS: dict[str, type] = {}
-_SYNTHS: dict[str, Callable[..., Any]] = {}
+DATASETS: Registry[type] = Registry("dataset", "emobench.datasets")
+SYNTHS: Registry[Callable[..., Any]] = Registry("miniature", "emobench.datasets")
 
 
 def register_dataset(name: str) -> Callable[[type], type]:
     def wrap(cls: type) -> type:
-        if name in _ADAPTERS:
-            raise ValueError(f"dataset {name!r} registered twice")
         cls.name = name
-        _ADAPTERS[name] = cls
-        return cls
+        return DATASETS.register(name, cls)
 
     return wrap
 
 
 def register_synth(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
-        if name in _SYNTHS:
-            raise ValueError(f"synth {name!r} registered twice")
-        _SYNTHS[name] = fn
-        return fn
-
-    return wrap
-
-
-def _load_all() -> None:
-    # Importing the modules runs their decorators.
-    import emobench.datasets.casme2  # noqa: F401
-    import emobench.datasets.dfew  # noqa: F401
-    import emobench.datasets.emer  # noqa: F401
-    import emobench.datasets.ferv39k  # noqa: F401
-    import emobench.datasets.mafw  # noqa: F401
-    import emobench.datasets.masked  # noqa: F401
-    import emobench.datasets.synth.casme2  # noqa: F401
-    import emobench.datasets.synth.dfew  # noqa: F401
-    import emobench.datasets.synth.emer  # noqa: F401
-    import emobench.datasets.synth.ferv39k  # noqa: F401
-    import emobench.datasets.synth.mafw  # noqa: F401
-    import emobench.datasets.synth.masked  # noqa: F401
+    return SYNTHS.register(name)
 
 
 def dataset_names() -> list[str]:
-    _load_all()
-    return sorted(_ADAPTERS)
+    return DATASETS.names()
 
 
 def get_adapter(name: str) -> type:
-    _load_all()
-    if name not in _ADAPTERS:
-        raise EmobenchError(f"unknown dataset {name!r}; known: {', '.join(sorted(_ADAPTERS))}")
-    return _ADAPTERS[name]
+    return DATASETS.get(name)
 
 
 def get_synth(name: str) -> Callable[..., Any]:
-    _load_all()
-    if name not in _SYNTHS:
-        raise EmobenchError(f"no miniature for {name!r}; known: {', '.join(sorted(_SYNTHS))}")
-    return _SYNTHS[name]
+    return SYNTHS.get(name)
 
 
 def write_miniature(

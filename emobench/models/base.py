@@ -1,103 +1,98 @@
 """The contract between the engine and every registered model.
 
-The engine feeds a *batch*: a dict of float32 tensors keyed by input name, plus targets:
+The engine feeds a *batch*: a dict of tensors keyed by input name, each converted by its
+modality (:mod:`emobench.modalities`, which lists every input, its stored shape and what the
+model sees), plus targets:
 
-=============  ======================  ===============================================
-key            shape                   meaning
-=============  ======================  ===============================================
-``face``       (B, T, 3, H, W) in 0..1 T face frames sampled uniformly over the clip (RGB)
-``eye``        (B, S, F)               eye-behaviour window features, z-scored with
-                                       statistics of the *training* part only
-``gaze``       (B, S, 2)               mean gaze point per window, screen-normalised,
-                                       centred (0 = screen centre, ±0.5 = edges)
-``fixmap``     (B, 1, h, w)            fixation density map (sums to 1)
-``target``     (B,) long | (B,) float  the protocol's label
-``aux_target`` (B,) long, optional     auxiliary label (e.g. FER-7 for intensity)
-=============  ======================  ===============================================
+==================  ======================  ==========================================
+key                 shape                   meaning
+==================  ======================  ==========================================
+``<input>``         see emobench.modalities  every input the model declares it reads
+                                            (at test time: only its test inputs)
+``<input>_present`` (B,) bool, optional     which rows hold ``<input>`` when the pack
+                                            has rows that lack its group
+``target``          as the task reads it    the protocol's label: (B,) long for
+                                            classification, (B,) float for regression,
+                                            (B, C) float 0/1 for multilabel
+``aux_target``      (B,) long, optional     auxiliary label (e.g. FER-7 for intensity)
+==================  ======================  ==========================================
 
-A model returns a dict with at least ``output``: (B, C) logits for classification or (B,)
-values for regression. ``loss(out, batch)`` returns the full training objective (task loss
-plus the model's own auxiliary terms).
+A model returns a dict with at least ``output``, the task's head output (``self.task.head``:
+(B, C) logits for classification and multilabel, (B,) values for regression).
+``loss(out, batch)`` returns the full training objective (task loss plus the model's own
+terms). ``train_step(batch, optimizers)`` is one update; the default runs one optimizer on
+``loss``, and a model with several networks (an adversarial discriminator, say) overrides
+:meth:`EmobenchModel.optimizers` and :meth:`EmobenchModel.train_step` to alternate its own
+updates. The engine only calls these two.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, is_dataclass
+from dataclasses import asdict, is_dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from emobench.models.configs import TrainSettings
+from emobench.models.registry import ModelSpec
+from emobench.tasks import get_task
 
-@dataclass(frozen=True)
-class TrainConfig:
-    """How the engine trains a model (the paper settings live in each model's ``paper`` config)."""
+Optimizers = list[tuple[torch.optim.Optimizer, Any]]  # (optimizer, scheduler or None)
 
-    epochs: int
-    batch_size: int
-    lr: float
-    weight_decay: float
-    optimizer: str = "adam"  # "adam" | "adamw"
-    scheduler: str = "cosine"  # "cosine" | "none"
-
-    def as_dict(self) -> dict:
-        return asdict(self)
-
-
-@dataclass(frozen=True, kw_only=True)
-class TrainSettings:
-    """Base of every model config dataclass: TrainConfig's fields, declared once, as the
-    config's own (keyword-only, so a config's other fields keep their order and defaults)."""
-
-    epochs: int
-    batch_size: int
-    lr: float
-    weight_decay: float
-    optimizer: str  # "adam" | "adamw"
-    scheduler: str  # "cosine" | "none"
-
-    def train_config(self) -> TrainConfig:
-        return TrainConfig(**{f.name: getattr(self, f.name) for f in fields(TrainConfig)})
+_OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
 
 
 class EmobenchModel(nn.Module):
-    """Base class: a task head helper, the task loss, and the training settings."""
+    """Base class: the task, the training settings, and the default training step."""
 
     trainable: bool = True
 
-    def __init__(
-        self,
-        task: str,
-        num_outputs: int,
-        train_config: TrainConfig,
-        *,
-        cfg: Any = None,
-        config_name: str = "",
-    ):
+    def __init__(self, spec: ModelSpec, cfg: Any, train: TrainSettings | None = None):
         super().__init__()
-        self.task = task
-        self.num_outputs = num_outputs
-        self.train_config = train_config
+        self.task = get_task(spec.task)
+        self.num_outputs = spec.num_outputs
+        self.train_config = train if train is not None else cfg.train_settings()
         self.cfg = cfg  # the model family's config dataclass (recorded in the results file)
-        self.config_name = config_name
+        self.config_name = spec.config
 
     def observe_targets(self, targets: torch.Tensor) -> None:
         """Called once with the training targets before training (priors, majority class)."""
 
     def task_loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        if self.task == "classification":
-            return F.cross_entropy(output, target)
-        return F.smooth_l1_loss(output.reshape(-1), target.float())
+        return self.task.loss(output, target)
 
     def loss(self, out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> torch.Tensor:
         return self.task_loss(out["output"], batch["target"])
+
+    def optimizers(self, epochs: int) -> Optimizers:
+        """One optimizer over every parameter, with a cosine schedule over ``epochs`` when the
+        config asks for one. A scheduler is stepped once per epoch by the engine."""
+        tc = self.train_config
+        if tc.optimizer not in _OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {tc.optimizer!r}; known: {sorted(_OPTIMIZERS)}")
+        opt = _OPTIMIZERS[tc.optimizer](self.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+        sched = (
+            torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
+            if tc.scheduler == "cosine"
+            else None
+        )
+        return [(opt, sched)]
+
+    def train_step(self, batch: dict[str, torch.Tensor], optimizers: Optimizers) -> float:
+        """One update on one batch; returns the training loss."""
+        ((opt, _),) = optimizers
+        loss = self.loss(self(batch), batch)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return float(loss.detach())
 
     def describe(self) -> dict:
         """Full config for the results file."""
         return {
             "class": type(self).__name__,
-            "task": self.task,
+            "task": self.task.name,
             "num_outputs": self.num_outputs,
             "parameters": sum(p.numel() for p in self.parameters()),
             "train": self.train_config.as_dict(),

@@ -16,16 +16,15 @@ EMERT with the same config name differ only in what EMERT adds. Every field of
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, fields
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from emobench.models.backbones import FrameEncoder, SequenceEncoder
-from emobench.models.base import EmobenchModel, TrainConfig, TrainSettings
-from emobench.models.emert import EMERT_CONFIGS, configure, head_output, require_eye_features
+from emobench.models.base import EmobenchModel
+from emobench.models.configs import TrainSettings, configure
+from emobench.models.emert import EMERT_CONFIGS
 from emobench.models.registry import ModelSpec, register_model
 
 
@@ -83,46 +82,34 @@ class EyeBranch(nn.Module):
         return self.head(self.dropout(pooled))
 
 
-class _BaselineModel(EmobenchModel):
-    def __init__(self, spec: ModelSpec, cfg: BaselineConfig):
-        super().__init__(
-            spec.task, spec.num_outputs, cfg.train_config(), cfg=cfg, config_name=spec.config
-        )
-
-
-class FaceOnly(_BaselineModel):
+class FaceOnly(EmobenchModel):
     def __init__(self, spec: ModelSpec, cfg: BaselineConfig):
         super().__init__(spec, cfg)
         self.branch = FaceBranch(cfg, spec.num_outputs)
 
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        return {"output": head_output(self.branch(batch), self.task)}
+        return {"output": self.task.head(self.branch(batch))}
 
 
-class EyeOnly(_BaselineModel):
+class EyeOnly(EmobenchModel):
     def __init__(self, spec: ModelSpec, cfg: BaselineConfig):
         super().__init__(spec, cfg)
-        self.branch = EyeBranch(cfg, spec.eye_features, spec.num_outputs)
+        self.branch = EyeBranch(cfg, spec.shape("eye-only", "eye")[-1], spec.num_outputs)
 
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        return {"output": head_output(self.branch(batch), self.task)}
+        return {"output": self.task.head(self.branch(batch))}
 
 
-class LateFusion(_BaselineModel):
+class LateFusion(EmobenchModel):
     def __init__(self, spec: ModelSpec, cfg: BaselineConfig):
         super().__init__(spec, cfg)
         self.face = FaceBranch(cfg, spec.num_outputs)
-        self.eye = EyeBranch(cfg, spec.eye_features, spec.num_outputs)
+        self.eye = EyeBranch(cfg, spec.shape("late-fusion", "eye")[-1], spec.num_outputs)
 
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        face = head_output(self.face(batch), self.task)
-        eye = head_output(self.eye(batch), self.task)
-        if self.task == "classification":
-            # log of the mean of the two softmax distributions
-            both = torch.stack([F.log_softmax(face, -1), F.log_softmax(eye, -1)])
-            output = torch.logsumexp(both, dim=0) - math.log(2.0)
-        else:
-            output = (face + eye) / 2
+        face = self.task.head(self.face(batch))
+        eye = self.task.head(self.eye(batch))
+        output = self.task.combine([face, eye])
         return {"output": output, "face_output": face, "eye_output": eye}
 
     def loss(self, out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -138,35 +125,32 @@ class Majority(EmobenchModel):
     trainable = False
 
     def __init__(self, spec: ModelSpec, cfg: MajorityConfig):
-        train = TrainConfig(
-            epochs=0, batch_size=cfg.batch_size, lr=0.0, weight_decay=0.0, scheduler="none"
+        train = TrainSettings(
+            epochs=0,
+            batch_size=cfg.batch_size,
+            lr=0.0,
+            weight_decay=0.0,
+            optimizer="adam",
+            scheduler="none",
         )
-        super().__init__(spec.task, spec.num_outputs, train, cfg=cfg, config_name=spec.config)
-        # the majority class (classification) or the training mean (regression)
+        super().__init__(spec, cfg, train)
+        # the task's best constant: the majority class, the training mean, the label rates
         self.register_buffer("constant", torch.zeros(()))
 
     def observe_targets(self, targets: torch.Tensor) -> None:
-        targets = torch.as_tensor(targets)
-        if self.task == "classification":
-            counts = torch.bincount(targets.long().reshape(-1), minlength=self.num_outputs)
-            value = counts.argmax().float()  # ties → the lowest class index
-        else:
-            value = targets.float().mean()
-        self.constant.fill_(value.item())
+        value = self.task.constant(torch.as_tensor(targets), self.num_outputs)
+        self.constant = value.to(self.constant.dtype).clone()
 
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         if not batch:
             raise ValueError("majority: the batch is empty, cannot tell its size")
         size = next(iter(batch.values())).shape[0]
-        if self.task == "classification":
-            logits = torch.zeros(size, self.num_outputs, device=self.constant.device)
-            logits[:, int(self.constant.item())] = self.cfg.logit
-            return {"output": logits}
-        return {"output": self.constant.expand(size).clone()}
+        output = self.task.constant_output(self.constant, size, self.num_outputs, self.cfg.logit)
+        return {"output": output}
 
     def describe(self) -> dict:
         info = super().describe()
-        info.update(constant=self.constant.item())
+        info.update(constant=self.constant.tolist())
         return info
 
 
@@ -183,14 +167,12 @@ def face_only(spec: ModelSpec) -> FaceOnly:
 @register_model("eye-only", inputs=("eye", "gaze"))
 def eye_only(spec: ModelSpec) -> EyeOnly:
     """LSTMs over eye features and gaze points, pooled and concatenated, linear head."""
-    require_eye_features("eye-only", spec)
     return EyeOnly(spec, _baseline_config("eye-only", spec))
 
 
 @register_model("late-fusion", inputs=("face", "eye", "gaze"))
 def late_fusion(spec: ModelSpec) -> LateFusion:
     """face-only and eye-only trained jointly; their probabilities (or values) averaged."""
-    require_eye_features("late-fusion", spec)
     return LateFusion(spec, _baseline_config("late-fusion", spec))
 
 

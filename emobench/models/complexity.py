@@ -7,14 +7,18 @@ matrix product (linear layers, ``matmul``/``bmm``/``einsum``, hence the attentio
 what is not: normalisation, activations, softmax, pooling, resizing, ``grid_sample`` and other
 element-wise work (fvcore counts normalisation too; for IFDD that is < 0.5 % of the total).
 
-A model is measured when every input it reads is a frame clip (``face`` or ``clip``: a
-``(B, T, 3, H, W)`` batch): it is built for 7 classes and run once on a reference clip of
-:data:`REFERENCE_FRAMES` frames of ``REFERENCE_SIDE[config]``² pixels (``paper`` 224², ``small``
-112², the stored frame size of the packs). Models resize frames to their own input size inside
-(:attr:`Complexity.model_side`), so a reference clip and the network's input can differ. The
-model is built and run on the ``meta`` device (shapes only, no memory, no arithmetic), so a
-paper-sized model costs a fraction of a second; a model whose forward cannot run on ``meta``
-falls back to a no-grad CPU forward.
+A model is measured when every input it reads is a frame clip (a modality of the ``frames``
+kind, such as ``face`` or ``clip``: a ``(B, T, 3, H, W)`` batch): it is built for 7 classes and
+run once on a reference clip of :data:`REFERENCE_FRAMES` frames of ``REFERENCE_SIDE[config]``²
+pixels (``paper`` 224², ``small`` 112², the stored frame size of the packs). Models resize
+frames to their own input size inside (:attr:`Complexity.model_side`), so a reference clip and
+the network's input can differ. Other models get a row without numbers.
+
+The model is built and run on the ``meta`` device only (shapes, no memory, no arithmetic), so
+a paper-sized model costs a fraction of a second and counts the same as a CPU forward would.
+There is no CPU fallback: a forward that cannot run on ``meta`` (one that reads a tensor's
+values, e.g. ``.item()`` or data-dependent control flow) makes :func:`measure` raise, and such a
+model has to be made meta-safe before its FLOPs can be listed.
 """
 
 from __future__ import annotations
@@ -24,9 +28,10 @@ from dataclasses import dataclass
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from emobench.modalities import get_modality
 from emobench.models.registry import CONFIGS, ModelSpec, create_model, get_model_entry, model_names
+from emobench.tasks import Classification
 
-CLIP_INPUTS = ("face", "clip")
 REFERENCE_FRAMES = 16
 REFERENCE_SIDE = {"paper": 224, "small": 112}
 REFERENCE_CLASSES = 7
@@ -54,9 +59,9 @@ class Complexity:
 
 
 def is_clip_model(name: str) -> bool:
-    """True when the model reads only frame clips (``face`` / ``clip`` inputs)."""
+    """True when the model reads only frame clips (inputs of the ``frames`` kind)."""
     inputs = get_model_entry(name).inputs
-    return bool(inputs) and all(i in CLIP_INPUTS for i in inputs)
+    return bool(inputs) and all(get_modality(i).kind == "frames" for i in inputs)
 
 
 def _model_side(model: torch.nn.Module, side: int) -> int:
@@ -87,7 +92,7 @@ def measure(
         raise ValueError(f"model {name!r} does not read frame clips only")
     side = side or REFERENCE_SIDE[config]
     spec = ModelSpec(
-        task="classification",
+        task=Classification.name,
         num_outputs=classes,
         config=config,
         frames=frames,

@@ -41,14 +41,9 @@ models are also *paired*: under one seed the true-emotion stream of ``dsid`` and
 ``apex-single``'s predictions exactly and ``dsid`` differs from them by the HSIC term alone.
 
 ``small``: the same structure (two trunks) at ResNet-18 width 8 on 56 px, d = 64, AdamW 3e-3,
-20 epochs, batch 16, and λ = 0.03. λ was chosen on **validation** UAR (the 20 % of training
-subjects each fold carves out; never the test fold) of ``masked-apex-5fold`` on the masked
-miniature, mean over seeds 0–2 of the folds' best-epoch validation UAR, among 0.03, 0.1, 0.3
-and 1.0 (with the streams paired as above): 0.469, 0.447, 0.456 and, on seed 0 alone, 0.338
-(λ = 0, i.e. ``apex-single``: 0.469). With Gaussian kernels on a batch of 16, HSIC is only
-~0.01–0.06, and a large λ is cheapest to satisfy by making the weaker (true-emotion) stream's
-features constant: at λ ≥ 1 that stream collapses towards chance. ``paper`` keeps λ = 1.0
-(batch 32, untested at that scale; the paper's value is unknown).
+20 epochs, batch 16 and λ = 0.03, so that it trains on a miniature on a CPU; λ was chosen on
+**validation** UAR (never the test fold) of ``masked-apex-5fold`` — the search and its numbers
+are in CHANGELOG.md and the README. ``paper`` keeps λ = 1.0 (the paper's value is unknown).
 """
 
 from __future__ import annotations
@@ -61,8 +56,8 @@ from torch import nn
 
 from emobench.errors import ProtocolError
 from emobench.models.backbones import FrameEncoder, ResNet18
-from emobench.models.base import EmobenchModel, TrainSettings
-from emobench.models.emert import configure, head_output
+from emobench.models.base import EmobenchModel
+from emobench.models.configs import TrainSettings, configure
 from emobench.models.registry import ModelSpec, register_model
 
 
@@ -199,9 +194,7 @@ def true_stream(cfg: ApexConfig, outputs: int) -> tuple[ResNet18, Stream, nn.Lin
 
 class _ApexModel(EmobenchModel):
     def __init__(self, spec: ModelSpec, cfg: ApexConfig):
-        super().__init__(
-            spec.task, spec.num_outputs, cfg.train_config(), cfg=cfg, config_name=spec.config
-        )
+        super().__init__(spec, cfg)
         if cfg.width < 1 or cfg.dim < 1:
             raise ProtocolError(f"width and dim must be positive, got {cfg.width}, {cfg.dim}")
         self.dropout = nn.Dropout(cfg.dropout)
@@ -217,7 +210,7 @@ class ApexSingle(_ApexModel):
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         features = self.stream(self.trunk(batch["apex"]))
         return {
-            "output": head_output(self.head(self.dropout(features)), self.task),
+            "output": self.task.head(self.head(self.dropout(features))),
             "features": features,
         }
 
@@ -254,10 +247,9 @@ class ClipBaseline(_ApexModel):
 
     The clip's first frame is the onset, still neutral: subtracting it leaves what the face
     did since (the usual onset-relative input of micro-expression work, as in onset → apex
-    optical flow) and removes who the person is. The true emotion shows for ~3 frames just
-    after the onset; attention learns to weight them. On the masked miniature (seed 0, 5 folds)
-    the simpler variants stayed below the apex-frame models: raw frames with a temporal mean
-    0.212 true-emotion UAR, with a max over time 0.290."""
+    optical flow) and removes who the person is. Where in the clip the true emotion shows
+    is not fixed, so attention over time (:class:`TemporalAttentionPool`) learns which frames
+    to weight, instead of a mean (which dilutes a short event) or a max."""
 
     def __init__(self, spec: ModelSpec, cfg: ApexConfig):
         super().__init__(spec, cfg)
@@ -273,7 +265,7 @@ class ClipBaseline(_ApexModel):
         motion = clip[:, 1:] - clip[:, :1]
         features = self.stream(self.pool(self.encoder(motion)))
         return {
-            "output": head_output(self.head(self.dropout(features)), self.task),
+            "output": self.task.head(self.head(self.dropout(features))),
             "features": features,
         }
 
@@ -330,8 +322,6 @@ class Dsid(_ApexModel):
 
     def __init__(self, spec: ModelSpec, cfg: DsidConfig, name: str = "dsid"):
         super().__init__(spec, cfg)
-        if spec.task != "classification":
-            raise ProtocolError(f"model {name!r} classifies; the task is {spec.task!r}")
         if spec.aux_classes < 1:
             raise ProtocolError(
                 f"model {name!r} also learns the displayed expression: the protocol must give "

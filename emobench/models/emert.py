@@ -30,8 +30,7 @@ Every field of :class:`EmertConfig` can be overridden through ``ModelSpec.overri
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
-from typing import Any, TypeVar
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -39,10 +38,9 @@ from torch import nn
 
 from emobench.errors import ProtocolError
 from emobench.models.backbones import FrameEncoder, GradientReversal, SequenceEncoder
-from emobench.models.base import EmobenchModel, TrainSettings
+from emobench.models.base import EmobenchModel
+from emobench.models.configs import TrainSettings, configure
 from emobench.models.registry import ModelSpec, register_model
-
-C = TypeVar("C")
 
 
 @dataclass(frozen=True)
@@ -128,35 +126,6 @@ EMERT_CONFIGS: dict[str, EmertConfig] = {
         scheduler="cosine",
     ),
 }
-
-
-def configure(model: str, base: C, overrides: dict[str, Any]) -> C:
-    """``base`` with ``overrides`` applied; unknown keys are a :class:`ProtocolError`."""
-    valid = sorted(f.name for f in fields(base))
-    unknown = sorted(set(overrides) - set(valid))
-    if unknown:
-        raise ProtocolError(
-            f"model {model!r}: unknown override(s) {', '.join(unknown)}; valid keys: "
-            + ", ".join(valid)
-        )
-    return replace(base, **overrides)
-
-
-def head_output(logits: torch.Tensor, task: str) -> torch.Tensor:
-    """(B, C) logits for classification, (B,) values for regression (single output)."""
-    if task == "classification":
-        return logits
-    if logits.shape[-1] != 1:
-        raise ValueError(f"a regression head has one output, got {logits.shape[-1]}")
-    return logits.squeeze(-1)
-
-
-def require_eye_features(model: str, spec: ModelSpec) -> None:
-    if spec.eye_features < 1:
-        raise ProtocolError(
-            f"model {model!r} reads the 'eye' feature sequence, but the spec gives "
-            f"eye_features={spec.eye_features}"
-        )
 
 
 def projection(dim: int) -> nn.Sequential:
@@ -260,9 +229,7 @@ class Emert(EmobenchModel):
     """EMERT over face frames, eye features, gaze points (and optionally the fixation map)."""
 
     def __init__(self, spec: ModelSpec, cfg: EmertConfig, use_fixmap: bool = False):
-        super().__init__(
-            spec.task, spec.num_outputs, cfg.train_config(), cfg=cfg, config_name=spec.config
-        )
+        super().__init__(spec, cfg)
         if cfg.dim % 4:
             raise ProtocolError(f"emert: dim must be divisible by 4, got {cfg.dim}")
         self.aux_classes = spec.aux_classes
@@ -271,9 +238,10 @@ class Emert(EmobenchModel):
 
         self.face = FrameEncoder(cfg.face_width, cfg.face_size or None)
         self.face_proj = nn.Linear(self.face.out_features, d)
-        self.eye = SequenceEncoder(spec.eye_features, d, cfg.lstm_layers)
+        eye_steps, eye_features = spec.shape("emert", "eye")
+        self.eye = SequenceEncoder(eye_features, d, cfg.lstm_layers)
         self.gaze = SequenceEncoder(2, d, cfg.lstm_layers)
-        lengths = [spec.frames, spec.eye_steps, spec.eye_steps]
+        lengths = [spec.frames, eye_steps, eye_steps]
         self.fixmap = None
         if use_fixmap:
             self.fixmap = FixationMapEncoder(cfg.fixmap_channels, d, cfg.fixmap_grid)
@@ -311,7 +279,7 @@ class Emert(EmobenchModel):
         invariant_logits = torch.stack([self.discriminator(self.grl(c).mean(1)) for c in invariant])
         features = self.fusion(invariant, specific).mean(1)
         out = {
-            "output": head_output(self.head(features), self.task),
+            "output": self.task.head(self.head(features)),
             "specific_logits": specific_logits,
             "invariant_logits": invariant_logits,
             "features": features,
@@ -360,7 +328,6 @@ class Emert(EmobenchModel):
 
 
 def _build(name: str, spec: ModelSpec, use_fixmap: bool) -> Emert:
-    require_eye_features(name, spec)
     base = EMERT_CONFIGS[spec.config]
     if spec.aux_classes > 0:  # the intensity + class multitask weights of in_train_aeql.py
         base = replace(base, alpha=0.3, beta=0.1)

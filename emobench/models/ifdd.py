@@ -66,8 +66,8 @@ from torch import nn
 
 from emobench.errors import ProtocolError
 from emobench.models.backbones import ResNet18, resize_frames
-from emobench.models.base import EmobenchModel, TrainSettings
-from emobench.models.emert import configure
+from emobench.models.base import EmobenchModel
+from emobench.models.configs import TrainSettings, configure
 from emobench.models.mvit import (
     DropPath,
     MultiscaleVideoTransformer,
@@ -339,9 +339,7 @@ class Ifdd(EmobenchModel):
     cfg: IfddConfig
 
     def __init__(self, spec: ModelSpec, cfg: IfddConfig):
-        super().__init__(
-            spec.task, spec.num_outputs, cfg.train_config(), cfg=cfg, config_name=spec.config
-        )
+        super().__init__(spec, cfg)
         if len(cfg.depths) < 2:
             raise ProtocolError(f"ifdd fuses the last two backbone stages; depths={cfg.depths}")
         self.frames = spec.frames

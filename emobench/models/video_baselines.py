@@ -21,8 +21,8 @@ import torch
 from torch import nn
 
 from emobench.models.backbones import FrameEncoder, resize_frames
-from emobench.models.base import EmobenchModel, TrainSettings
-from emobench.models.emert import configure, head_output
+from emobench.models.base import EmobenchModel
+from emobench.models.configs import TrainSettings, configure
 from emobench.models.registry import ModelSpec, register_model
 from emobench.models.video_backbones import R2Plus1d18
 
@@ -70,9 +70,7 @@ class _VideoBaseline(EmobenchModel):
     def __init__(
         self, spec: ModelSpec, cfg: VideoBaselineConfig, encoder: nn.Module, out_features: int
     ):
-        super().__init__(
-            spec.task, spec.num_outputs, cfg.train_config(), cfg=cfg, config_name=spec.config
-        )
+        super().__init__(spec, cfg)
         self.encoder = encoder
         self.dropout = nn.Dropout(cfg.dropout)
         self.head = nn.Linear(out_features, spec.num_outputs)
@@ -80,7 +78,7 @@ class _VideoBaseline(EmobenchModel):
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         features = self.encoder(batch["face"])
         return {
-            "output": head_output(self.head(self.dropout(features)), self.task),
+            "output": self.task.head(self.head(self.dropout(features))),
             "features": features,
         }
 

@@ -42,7 +42,7 @@ def matching_run(runs: list[Run], model: str, reference: dict) -> Run | None:
         and r.record["pack"].get("miniature")
         and r.record.get("epochs_override") is None
     ]
-    return max(candidates, key=lambda r: (r.created, r.path.name)) if candidates else None
+    return max(candidates, key=lambda r: r.order) if candidates else None
 
 
 def check_protocol(

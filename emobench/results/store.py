@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 from emobench.errors import EmobenchError
+from emobench.results.schema import SCHEMA
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,13 @@ class Run:
     @property
     def created(self) -> str:
         return self.record.get("created", "")
+
+    @property
+    def order(self) -> tuple[str, int]:
+        """When it was written: the creation second, then the collision number ``write_run``
+        gave files of the same second (``…-2``, ``…-3``; the first has none)."""
+        match = re.search(r"T\d{6}[^-]*-(\d+)$", self.path.stem)
+        return self.created, int(match.group(1)) if match else 1
 
     def mean(self, metric: str) -> float:
         return float(self.record["summary"][metric]["mean"])
@@ -81,7 +90,7 @@ def load_runs(results_dir: str | Path, protocol: str | None = None) -> list[Run]
             record = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as err:
             raise EmobenchError(f"{path}: unreadable results file ({err})") from err
-        if record.get("schema") != "emobench.results/1":
+        if record.get("schema") != SCHEMA:
             raise EmobenchError(f"{path}: not an emobench results file (schema missing)")
         runs.append(Run(path, record))
     return runs
@@ -90,7 +99,7 @@ def load_runs(results_dir: str | Path, protocol: str | None = None) -> list[Run]
 def latest_runs(runs: list[Run]) -> list[Run]:
     """The newest run per (model, config, selection, miniature-or-not)."""
     newest: dict[tuple, Run] = {}
-    for run in sorted(runs, key=lambda r: (r.created, r.path.name)):
+    for run in sorted(runs, key=lambda r: r.order):
         key = (run.model, run.config, run.selection, run.record["pack"].get("miniature"))
         newest[key] = run
     return list(newest.values())

@@ -14,14 +14,28 @@ from emobench.errors import ProtocolError
 from emobench.models.backbones import GradientReversal, ResNet18
 from emobench.models.emert import EMERT_CONFIGS
 from emobench.models.registry import ModelSpec, create_model, get_model_entry, model_names
+from emobench.tasks import TASKS as TASK_REGISTRY
 
 CLASSES = 7
-SIZES = {"frames": 8, "frame_size": 112, "eye_steps": 32, "eye_features": 14}
-TASKS = {"classification": CLASSES, "regression": 1}
+SIZES = {"frames": 8, "frame_size": 112}
+EYE_STEPS, EYE_FEATURES = 32, 14
+SHAPES = {"eye": (EYE_STEPS, EYE_FEATURES), "gaze": (EYE_STEPS, 2), "fixmap": (24, 24)}
+# head size per task, for every registered task a model can be trained on
+TASKS = {
+    name: CLASSES if name in ("classification", "multilabel") else 1
+    for name in TASK_REGISTRY.names()
+    if TASK_REGISTRY.get(name).evaluator == "trained"
+}
 
 
 def make_spec(task: str, **kwargs) -> ModelSpec:
-    return ModelSpec(task=task, num_outputs=TASKS[task], config="small", **{**SIZES, **kwargs})
+    return ModelSpec(
+        task=task,
+        num_outputs=TASKS[task],
+        config="small",
+        shapes=SHAPES,
+        **{**SIZES, **kwargs},
+    )
 
 
 def make_batch(
@@ -29,10 +43,10 @@ def make_batch(
 ) -> dict[str, torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
     s = {**SIZES, **sizes}
-    t, side, steps = s["frames"], s["frame_size"], s["eye_steps"]
+    t, side, steps = s["frames"], s["frame_size"], EYE_STEPS
     makers = {
         "face": lambda: torch.rand(n, t, 3, side, side, generator=g),
-        "eye": lambda: torch.randn(n, steps, s["eye_features"], generator=g),
+        "eye": lambda: torch.randn(n, steps, EYE_FEATURES, generator=g),
         "gaze": lambda: torch.rand(n, steps, 2, generator=g) - 0.5,
         "apex": lambda: torch.rand(n, 3, side, side, generator=g),
         "clip": lambda: torch.rand(n, t, 3, side, side, generator=g),
@@ -43,6 +57,8 @@ def make_batch(
     batch = {name: makers[name]() for name in inputs}
     if task == "classification":
         batch["target"] = torch.randint(0, CLASSES, (n,), generator=g)
+    elif task == "multilabel":
+        batch["target"] = torch.randint(0, 2, (n, CLASSES), generator=g).float()
     else:
         batch["target"] = torch.rand(n, generator=g) * 2 - 1
     batch["aux_target"] = torch.randint(0, CLASSES, (n,), generator=g)
@@ -62,7 +78,7 @@ def test_model_forward_backward_step(name: str, task: str) -> None:
     json.dumps(model.describe())  # the results file stores it
 
     out = model(batch)
-    expected = (4, CLASSES) if task == "classification" else (4,)
+    expected = (4, TASKS[task]) if TASKS[task] > 1 else (4,)
     assert out["output"].shape == expected
     loss = model.loss(out, batch)
     assert loss.ndim == 0 and torch.isfinite(loss)
@@ -134,7 +150,12 @@ def test_overrides_apply_and_unknown_keys_are_refused() -> None:
 
 
 def test_paper_configs_follow_the_reference() -> None:
-    spec = ModelSpec(task="classification", num_outputs=CLASSES, config="paper", eye_features=39)
+    spec = ModelSpec(
+        task="classification",
+        num_outputs=CLASSES,
+        config="paper",
+        shapes={"eye": (EYE_STEPS, 39), "gaze": (EYE_STEPS, 2)},
+    )
     model = create_model("emert", spec)
     train = model.train_config
     assert (train.epochs, train.batch_size, train.lr, train.weight_decay) == (200, 16, 1e-4, 5e-4)
@@ -195,7 +216,7 @@ def learnable_batch(inputs: tuple[str, ...], n: int = 32) -> dict[str, torch.Ten
     g = torch.Generator().manual_seed(2)
     target = torch.arange(n) % CLASSES
     batch["target"] = target
-    batch["eye"] += torch.randn(CLASSES, 1, SIZES["eye_features"], generator=g)[target]
+    batch["eye"] += torch.randn(CLASSES, 1, EYE_FEATURES, generator=g)[target]
     batch["gaze"] = 0.2 * batch["gaze"] + (torch.rand(CLASSES, 1, 2, generator=g) - 0.5)[target]
     return batch
 

@@ -1,0 +1,160 @@
+"""What the engine feeds a model: pack samples as batches (DESIGN §4.5, ``models/base.py``).
+
+Every input is converted by its modality (:mod:`emobench.modalities`); this module only
+decides which rows and which inputs, reads them checked against their stored sha256, and
+z-scores the inputs a modality marks ``standardise`` with statistics of the training part
+alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from emobench.modalities import Modality, get_modality
+from emobench.models.registry import ModelSpec
+from emobench.pack import Pack
+from emobench.protocols import Protocol
+
+
+@dataclass(frozen=True)
+class FeatureScaler:
+    """z-scoring of a feature sequence with statistics of the training part only."""
+
+    mean: np.ndarray
+    std: np.ndarray
+
+    @classmethod
+    def fit(cls, windows: np.ndarray) -> FeatureScaler:
+        flat = windows.reshape(-1, windows.shape[-1]).astype(np.float64)
+        std = flat.std(axis=0)
+        return cls(
+            flat.mean(axis=0).astype(np.float32), np.where(std > 1e-8, std, 1.0).astype(np.float32)
+        )
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return (x - self.mean) / self.std
+
+
+def fit_scalers(pack: Pack, inputs: tuple[str, ...], train: np.ndarray) -> dict[str, FeatureScaler]:
+    """One scaler per input whose modality is standardised, fit on the training rows that
+    hold it (each row checked against its sha256)."""
+    scalers = {}
+    for name in inputs:
+        modality = get_modality(name)
+        if not modality.standardise:
+            continue
+        rows = [p for p in train if pack.present(modality.group)[p]]
+        scalers[name] = FeatureScaler.fit(
+            np.stack([pack.get_verified(modality.key, int(p)) for p in rows])
+        )
+    return scalers
+
+
+class PackDataset(Dataset):
+    """Samples of a pack as the batches described in ``emobench.models.base``.
+
+    Every array is checked against its stored sha256 when it is first read, so a run never
+    trains or tests on bytes that differ from what the pack's digest names. Raw arrays are then
+    kept in memory, up to ``cache_bytes`` (training reads every sample once per epoch;
+    re-reading HDF5 each time costs about a fifth of a small model's epoch). Each DataLoader
+    worker holds its own cache. A row that lacks an input's group gets zeros and
+    ``<input>_present = False`` (the key exists only when the pack has such rows).
+    """
+
+    def __init__(
+        self,
+        pack: Pack,
+        positions: np.ndarray,
+        inputs: tuple[str, ...],
+        targets: np.ndarray,
+        aux_targets: np.ndarray | None = None,
+        scalers: dict[str, FeatureScaler] | None = None,
+        cache_bytes: int = 1 << 30,
+    ):
+        self.pack = pack
+        self.positions = np.asarray(positions)
+        self.inputs = inputs
+        self.modalities: dict[str, Modality] = {n: get_modality(n) for n in inputs}
+        self.targets = targets
+        self.aux = aux_targets
+        self.scalers = scalers or {}
+        self.cache_bytes = cache_bytes
+        self._cache: dict[tuple[str, int], np.ndarray] = {}
+        self._cached = 0
+        self._checked: set[tuple[str, int]] = set()
+        self._partial = {
+            n: not pack.present(m.group)[self.positions].all() for n, m in self.modalities.items()
+        }
+        self._blank: dict[str, np.ndarray] = {}
+
+    def _array(self, key: str, pos: int) -> np.ndarray:
+        cached = self._cache.get((key, pos))
+        if cached is not None:
+            return cached
+        if (key, pos) in self._checked:
+            array = self.pack.get(key, pos)
+        else:
+            array = self.pack.get_verified(key, pos)
+            self._checked.add((key, pos))
+        if self._cached + array.nbytes <= self.cache_bytes:
+            self._cache[(key, pos)] = array
+            self._cached += array.nbytes
+        return array
+
+    def _blank_for(self, name: str) -> np.ndarray:
+        if name not in self._blank:
+            m = self.modalities[name]
+            first = int(np.flatnonzero(self.pack.present(m.group))[0])
+            self._blank[name] = m.blank(self.pack.get(m.key, first))
+        return self._blank[name]
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        pos = int(self.positions[i])
+        item: dict[str, torch.Tensor] = {}
+        for name, modality in self.modalities.items():
+            present = bool(self.pack.present(modality.group)[pos])
+            array = self._array(modality.key, pos) if present else self._blank_for(name)
+            item[name] = modality.sample_tensor(array, self.scalers.get(name))
+            if self._partial[name]:
+                item[f"{name}_present"] = torch.tensor(present)
+        item["target"] = torch.as_tensor(self.targets[i])
+        if self.aux is not None:
+            item["aux_target"] = torch.as_tensor(self.aux[i])
+        return item
+
+
+def model_spec(
+    protocol: Protocol,
+    pack: Pack,
+    config: str,
+    overrides: dict | None,
+    inputs: tuple[str, ...] = (),
+) -> ModelSpec:
+    """The shapes a model is built for: from the protocol and the pack's arrays.
+
+    ``shapes`` holds the per-sample shape of every registered input the pack stores;
+    ``frame_size`` is the stored side of its pictures (those of ``inputs`` first)."""
+    from emobench.modalities import MODALITIES
+
+    stored = {n: m for n, m in MODALITIES.items() if m.key in pack.keys}
+    shapes = {n: pack.item_shape(m.key) for n, m in stored.items()}
+    visual = [n for n in inputs if n in stored and stored[n].is_visual] + [
+        n for n, m in stored.items() if m.is_visual
+    ]
+    return ModelSpec(
+        task=protocol.task,
+        num_outputs=protocol.num_outputs,
+        config=config,
+        frames=int(protocol.sampling.get("frames", 8)),
+        frame_size=int(shapes[visual[0]][1]) if visual else 0,  # ((T or 1), H, W, C)
+        shapes=shapes,
+        aux_classes=len(protocol.aux_classes) if protocol.aux_label else 0,
+        overrides=dict(overrides or {}),
+    )

@@ -1,0 +1,59 @@
+import numpy as np
+import pytest
+
+from emobench.engine.data import FeatureScaler, PackDataset
+from emobench.errors import PackCorrupt
+from emobench.modalities import to_model_inputs
+from emobench.pack import Pack, PackWriter
+
+
+def test_scaler_uses_given_rows_only():
+    train = np.ones((4, 3, 2), np.float32)
+    train[:, :, 1] = np.arange(4)[:, None]
+    scaler = FeatureScaler.fit(train)
+    assert np.allclose(scaler.mean, [1.0, 1.5]) and scaler.std[0] == 1.0
+    assert np.allclose(scaler.std[1], np.std(np.arange(4)))
+
+
+def _partial_pack(path):
+    """Four rows; rows 1 and 3 lack the ``eye`` group (unpaired data)."""
+    with PackWriter(path, dataset="d", variant="v", source_digest="", steps={}) as w:
+        for i in range(4):
+            arrays = {"face/frames": np.full((2, 4, 4, 3), i * 10, np.uint8)}
+            if i % 2 == 0:
+                arrays["eye/windows"] = np.full((3, 2), float(i), np.float32)
+            w.add({"id": f"s{i}", "subject": str(i)}, arrays)
+        w.finish()
+    return Pack(path)
+
+
+def test_rows_without_a_modality_get_zeros_and_a_false_presence_flag(tmp_path):
+    pack = _partial_pack(tmp_path / "p.h5")
+    assert pack.present("eye").tolist() == [True, False, True, False]
+    data = PackDataset(pack, np.arange(4), ("face", "eye"), np.zeros(4, np.int64))
+    items = [data[i] for i in range(4)]
+    assert [bool(x["eye_present"]) for x in items] == [True, False, True, False]
+    assert float(items[2]["eye"][0, 0]) == 2.0 and float(items[1]["eye"].abs().sum()) == 0.0
+    assert "face_present" not in items[0]  # every row holds face
+    batch = to_model_inputs({"face": torch_stack(items, "face")})
+    assert batch["face"].shape == (4, 2, 3, 4, 4)
+    assert float(batch["face"][3].max()) == pytest.approx(30 / 255)
+
+
+def torch_stack(items, key):
+    import torch
+
+    return torch.stack([x[key] for x in items])
+
+
+def test_a_damaged_array_is_refused_when_read(tmp_path):
+    import h5py
+
+    pack_path = tmp_path / "p.h5"
+    _partial_pack(pack_path)
+    with h5py.File(pack_path, "r+") as f:
+        f["face/frames"][2, 0, 0, 0, 0] = 99
+    data = PackDataset(Pack(pack_path), np.arange(4), ("face",), np.zeros(4, np.int64))
+    data[1]  # intact rows read as usual
+    with pytest.raises(PackCorrupt, match="face/frames of sample s2 does not match its sha256"):
+        data[2]
