@@ -32,16 +32,16 @@ from emobench.datasets.coding_sheet import list_numbered_frames
 from emobench.datasets.dfew import DfewAdapter
 from emobench.datasets.registry import get_synth
 from emobench.pack import Pack
-from emobench.prepare.pipeline import PrepareSettings, prepare_dataset
-from emobench.prepare.video import sample_indices
+from emobench.prepare.frames import sample_indices
+from emobench.prepare.pipeline import prepare_dataset
 
 FRAMES = 16
 SMALL_PER_CLASS = 10  # 1×: 70 single-labelled clips; 10×: 700
 
 _PEAK_CHILD = """
 import json, resource, sys
-from emobench.prepare.pipeline import PrepareSettings, prepare_dataset
-prepare_dataset("dfew", sys.argv[1], sys.argv[2], PrepareSettings(frames=16))
+from emobench.prepare.pipeline import prepare_dataset
+prepare_dataset("dfew", sys.argv[1], sys.argv[2], options={"frames": 16})
 print(json.dumps({"max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
@@ -90,8 +90,10 @@ def main() -> None:
         t_sampled = best_of(args.repeats, lambda: imread_all(sampled))
         t_every = best_of(args.repeats, lambda: imread_all(listings))
         pack_path = work / "dfew.h5"
-        settings = PrepareSettings(frames=FRAMES)
-        t_prepare = best_of(args.repeats, lambda: prepare_dataset("dfew", raw, pack_path, settings))
+        options = {"frames": FRAMES}
+        t_prepare = best_of(
+            args.repeats, lambda: prepare_dataset("dfew", raw, pack_path, options=options)
+        )
         rows.append(
             Row(
                 "prepare (16 frames) vs cv2.imread of the frames it decodes",

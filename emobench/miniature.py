@@ -14,7 +14,7 @@ from emobench import __version__
 from emobench.datasets.registry import write_miniature
 from emobench.errors import PackError
 from emobench.pack import Pack
-from emobench.prepare.pipeline import PrepareSettings, default_frames, prepare_dataset
+from emobench.prepare.pipeline import default_frames, prepare_dataset
 
 MINIATURE_SEED = 0
 # Bumped whenever a synth world changes what it draws, so that a cached miniature from an
@@ -71,6 +71,6 @@ def miniature_pack(
         except PackError:
             path.unlink()
     raw = miniature_raw(dataset, progress_synth)
-    settings = PrepareSettings(miniature=True, apex=apex, frames=frames, stride=stride)
-    prepare_dataset(dataset, raw, path, settings, progress=progress_prepare)
+    options = {"apex": apex, "frames": frames, "stride": stride or None}
+    prepare_dataset(dataset, raw, path, options=options, miniature=True, progress=progress_prepare)
     return path

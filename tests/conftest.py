@@ -76,11 +76,10 @@ def _small_raw(tmp_path_factory, dataset: str) -> Path:
 
 
 def _small_pack(tmp_path_factory, dataset: str, raw: Path) -> Path:
-    from emobench.prepare.pipeline import PrepareSettings, default_frames, prepare_dataset
+    from emobench.prepare.pipeline import prepare_dataset
 
     out = tmp_path_factory.mktemp(f"{dataset}-pack") / f"{dataset}.h5"
-    settings = PrepareSettings(frames=default_frames(dataset), miniature=True)
-    prepare_dataset(dataset, raw, out, settings)
+    prepare_dataset(dataset, raw, out, miniature=True)
     return out
 
 

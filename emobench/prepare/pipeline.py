@@ -1,72 +1,46 @@
-"""``emobench prepare``: adapter → prepare steps → pack.
+"""``emobench prepare``: adapter → registered prepare steps → pack.
 
-Each media kind a Sample carries is turned into pack arrays by one step:
+The registered steps (:mod:`emobench.prepare.step`) each say which samples they apply to; for
+each sample the pipeline runs the ones that do, in their declared order, and stores what they
+return. The pack's ``steps`` attribute records every step that ran (and the steps those use),
+each with its settings: ``{"frames": {"frames": 8, "size": 112, "stride": 0}, ...}``.
 
-=================  ==============================  =========================================
-media key          step                            arrays written
-=================  ==============================  =========================================
-``face_video``     decode + uniform T frames       ``face/frames`` (T, S, S, 3) uint8 RGB
-``face_frames_dir`` image folder + uniform T       ``face/frames``
-``eye_table``      Tobii export → eye features     ``eye/series`` (ragged), ``eye/windows``,
-                                                   ``eye/gaze``, ``eye/fixation_map``
-=================  ==============================  =========================================
+A sample whose media fail (missing, undecodable, cut short, unusable gaze — or any unexpected
+error of a step) is skipped with the file and the reason, and listed in the pack and on
+screen; ``strict=True`` turns any skip into failure before the pack is finished. Rows a release
+itself marks as outside the task (DFEW's label 0, "not single-labelled") are not skips: the
+adapter counts them in ``excluded``, which is reported and stored in the pack's ``excluded``
+attribute. The raw folder is only ever read.
 
-A sample whose media fail (missing, undecodable, unusable gaze) is skipped with the file and
-the reason, and listed in the pack and on screen; ``strict=True`` turns any skip into failure
-before anything is written. Rows a release itself marks as outside the task (DFEW's label 0,
-"not single-labelled") are not skips: the adapter counts them in ``excluded``, which is
-reported and stored in the pack's ``excluded`` attribute. The raw folder is only ever read.
-
-Frames are sampled uniformly (``stride`` = 0, the centre frame of T equal segments) or, with
-``stride`` > 0, every stride-th frame of a centred window of T × stride frames (MAFW's 32 × 2).
-``default_frames(dataset)`` is the adapter's ``default_frames`` (16 for the in-the-wild video
-datasets) or ``PrepareSettings.frames``.
+Settings come from three places, later ones winning: each settings dataclass's defaults, the
+adapter's own defaults (``default_frames``: 16 for the in-the-wild video datasets), and the
+options given (``prepare_dataset(..., options={"frames": 32, "stride": 2})``, by option name
+with ``_`` for ``-``; see :mod:`emobench.prepare.options`). An adapter's own options
+(``columns``, ``layout``) are checked against what its constructor accepts.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import json
 import multiprocessing
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 
-from emobench.datasets.coding_sheet import list_numbered_frames
 from emobench.datasets.registry import MINIATURE_MARKER, get_adapter
 from emobench.datasets.sample import Sample, Skip
-from emobench.datasets.tobii import read_tobii_export
 from emobench.errors import EmobenchError, InputError
-from emobench.pack import PackWriter
-from emobench.prepare.apex import prepare_apex_sample
-from emobench.prepare.eyes import (
-    SERIES_COLUMNS,
-    SERIES_UNITS,
-    WINDOW_FEATURES,
-    WINDOW_UNITS,
-    EyeSettings,
-    process_gaze_recording,
-)
-from emobench.prepare.video import sample_frame_folder, sample_video
+from emobench.pack import PackWriter, check_writable
+from emobench.prepare.step import STEPS, PrepareStep, option_fields, option_name, ordered_steps
 
-
-@dataclass(frozen=True)
-class PrepareSettings:
-    frames: int = 8
-    size: int = 112
-    stride: int = 0  # 0: uniform over the clip; k > 0: every k-th frame of a centred window
-    compression: str | None = None  # None (fastest) | "lzf" | "gzip"
-    apex: str = "annotated"  # apex strategy for onset/apex/offset-coded clips
-    miniature: bool = False  # True when the source is emobench's synthetic miniature
-    eye: EyeSettings = field(default_factory=EyeSettings)
-
-    def as_dict(self) -> dict:
-        d = asdict(self)
-        d["eye"] = self.eye.as_dict()
-        return d
+COMPRESSIONS = (None, "lzf", "gzip")  # HDF5 filters every h5py build has
 
 
 @dataclass
@@ -79,6 +53,9 @@ class PrepareReport:
     unknown_label_columns: list[str]
     restarted: bool
     excluded: dict[str, int] = field(default_factory=dict)  # reason → rows left out by design
+    steps: dict[str, dict] = field(default_factory=dict)  # step → settings, as in the pack
+    unused_options: list[str] = field(default_factory=list)  # given, but no step that ran reads
+    notes: list[str] = field(default_factory=list)  # what the adapter had to guess (encodings)
 
 
 class StrictModeError(EmobenchError):
@@ -89,73 +66,134 @@ class StrictModeError(EmobenchError):
         super().__init__(f"--strict: {len(skips)} sample(s) would be skipped:\n{lines}{more}")
 
 
-def _apex_arrays(
-    root: Path, sample: Sample, settings: PrepareSettings
-) -> tuple[dict[str, np.ndarray], dict]:
-    """Apex image and onset → apex clip of a coded clip, and what the apex strategy chose."""
-    a = sample.annotations
-    if "face_frames_dir" in sample.media:
-        folder = root / sample.media["face_frames_dir"]
-        listing = list_numbered_frames(folder)
-        frames: list[Path] | Path = [folder / name for name in listing.names]
-        first = listing.numbers[0] if listing.numbers else 1
-    else:
-        frames, first = root / sample.media["face_video"], 1
-    arrays, result = prepare_apex_sample(
-        frames,
-        int(a["onset"]),
-        int(a["apex"]),
-        int(a["offset"]),
-        int(a.get("first_frame", first)),
-        strategy=settings.apex,
-        t=settings.frames,
-        size=settings.size,
+# ----------------------------------------------------------------------------------------------
+# Settings.
+
+
+def option_key(f: dataclasses.Field) -> str:
+    """The keyword an option is given by (``--face-margin`` → ``face_margin``)."""
+    return option_name(f).replace("-", "_")
+
+
+def step_settings(
+    dataset: str,
+    settings: Mapping[str, Any] | None = None,
+    options: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The settings of every registered step for ``dataset``: ``settings[step]`` (an instance
+    of that step's settings class) or its defaults, then the adapter's defaults (unless the
+    instance was given), then ``options`` (``None`` values are options not given). An unknown
+    step or option, or a value out of range, is an EmobenchError naming it."""
+    adapter_cls = get_adapter(dataset)
+    settings = dict(settings or {})
+    given = {k: v for k, v in (options or {}).items() if v is not None}
+    unknown_steps = sorted(set(settings) - set(STEPS.names()))
+    if unknown_steps:
+        raise EmobenchError(
+            f"unknown prepare step(s) {unknown_steps}; known: {', '.join(STEPS.names())}"
+        )
+    known = {option_key(f) for step in ordered_steps() for f in option_fields(step.settings)}
+    unknown = sorted(set(given) - known)
+    if unknown:
+        raise EmobenchError(
+            f"unknown prepare option(s) {unknown}; known: {', '.join(sorted(known))}"
+        )
+    resolved: dict[str, Any] = {}
+    for step in ordered_steps():
+        base = settings.get(step.name)
+        changes = {} if base is not None else dict(step.dataset_defaults(adapter_cls))
+        for f in option_fields(step.settings):
+            if option_key(f) in given:
+                changes[f.name] = given[option_key(f)]
+        try:
+            resolved[step.name] = dataclasses.replace(base or step.settings(), **changes)
+        except (TypeError, ValueError) as err:
+            raise EmobenchError(f"{step.name} settings: {err}") from err
+    return resolved
+
+
+def default_frames(dataset: str) -> int:
+    """Frames per clip ``emobench prepare`` samples when ``--frames`` is not given."""
+    return int(step_settings(dataset)["frames"].frames)
+
+
+def _check_compression(compression: str | None) -> None:
+    if compression not in COMPRESSIONS:
+        raise EmobenchError(
+            f"--compression must be lzf or gzip (or not given for none), got {compression!r}"
+        )
+
+
+# ----------------------------------------------------------------------------------------------
+# Adapters and their options.
+
+
+def adapter_options(adapter_cls: type) -> tuple[str, ...]:
+    """The options an adapter accepts: its constructor's keyword parameters after the root.
+    The constructor is the declaration, so the list cannot drift from what it takes."""
+    params = list(inspect.signature(adapter_cls).parameters.values())[1:]
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return tuple(p.name for p in params if p.kind in kinds)
+
+
+def open_adapter(dataset: str, root: Path, **options: Any) -> Any:
+    """The adapter of ``dataset`` on ``root`` with the options given (``None`` or empty: not
+    given). An option the adapter does not accept is refused, naming it and what it accepts."""
+    adapter_cls = get_adapter(dataset)
+    given = {k: v for k, v in options.items() if v is not None and v != {}}
+    accepted = adapter_options(adapter_cls)
+    refused = [k for k in given if k not in accepted]
+    if refused:
+        takes = ", ".join(f"--{a}" for a in accepted) if accepted else "no options of its own"
+        raise EmobenchError(
+            f"dataset {dataset!r} does not accept "
+            + ", ".join(f"--{k}" for k in refused)
+            + f" (it takes {takes})"
+        )
+    return adapter_cls(root, **given)
+
+
+# ----------------------------------------------------------------------------------------------
+# One sample.
+
+# (step name, its settings, the settings of the steps it uses)
+Plan = tuple[tuple[str, Any, dict[str, Any]], ...]
+
+
+def _plan(sample: Sample, steps: list[PrepareStep], settings: Mapping[str, Any]) -> Plan:
+    return tuple(
+        (s.name, settings[s.name], {u: settings[u] for u in s.uses})
+        for s in steps
+        if s.applies(sample)
     )
-    row = {
-        "apex_frame": result.frame_number,
-        "apex_index": result.index,
-        "apex_strategy": result.strategy,
-        "apex_score": float(result.score),
-        "apex_face_found": "" if result.face_found is None else str(result.face_found),
-    }
-    return arrays, row
 
 
-def prepare_sample(
-    root: Path, sample: Sample, settings: PrepareSettings
-) -> tuple[dict[str, np.ndarray], bool, dict]:
-    """All pack arrays of one sample, whether its clip was padded, and extra table columns.
-    Raises InputError naming the file."""
-    if "apex" in sample.annotations:
-        arrays, row = _apex_arrays(root, sample, settings)
-        return arrays, False, row
+def _step_file(root: Path, sample: Sample, step: PrepareStep) -> str:
+    """The file a failing step read (what its skip names)."""
+    paths = [str(root / sample.media[k]) for k in step.media if k in sample.media]
+    return paths[0] if paths else str(root)
+
+
+def prepare_sample(root: Path, sample: Sample, plan: Plan) -> tuple[dict, bool, dict]:
+    """All pack arrays of one sample, whether its clip was padded, and its extra table
+    columns, by running the planned steps in order. Raises InputError naming the file — also
+    for an unexpected error inside a step, which names the step and the error."""
     arrays: dict[str, np.ndarray] = {}
+    row: dict[str, Any] = {}
     padded = False
-    if "face_video" in sample.media:
-        clip = sample_video(
-            root / sample.media["face_video"], settings.frames, settings.size, settings.stride
-        )
-    elif "face_frames_dir" in sample.media:
-        clip = sample_frame_folder(
-            root / sample.media["face_frames_dir"], settings.frames, settings.size, settings.stride
-        )
-    else:
-        clip = None
-    if clip is not None:
-        arrays["face/frames"] = clip.frames
-        padded = clip.padded
-    if "eye_table" in sample.media:
-        recording = read_tobii_export(root / sample.media["eye_table"])
-        eye = process_gaze_recording(recording, settings.eye)
-        arrays.update(
-            {
-                "eye/series": eye.series,
-                "eye/windows": eye.windows,
-                "eye/gaze": eye.gaze,
-                "eye/fixation_map": eye.fixation_map,
-            }
-        )
-    return arrays, padded, {}
+    for name, settings, used in plan:
+        step = STEPS.get(name)
+        try:
+            out = step.run(root, sample, settings, used)
+        except InputError:
+            raise
+        except Exception as err:  # a step's bug or a library's surprise: a skip, not a crash
+            problem = f"the {name} step failed: {type(err).__name__}: {err}"
+            raise InputError(_step_file(root, sample, step), problem) from err
+        arrays.update(out.arrays)
+        row.update(out.row)
+        padded = padded or out.padded
+    return arrays, padded, row
 
 
 def _worker_init() -> None:
@@ -166,17 +204,17 @@ def _worker_init() -> None:
 def _prepare_job(job: tuple) -> tuple:
     """Worker side of prepare: one sample's arrays, or the file and problem that skip it.
     Takes and returns plain tuples so that it crosses process boundaries."""
-    root, sid, subject, source, media, labels, annotations, settings = job
+    root, sid, subject, source, media, labels, annotations, plan = job
     sample = Sample(sid, subject, source, media, labels, annotations)
     try:
-        arrays, padded, extra = prepare_sample(root, sample, settings)
+        arrays, padded, extra = prepare_sample(root, sample, plan)
     except InputError as err:
         return None, (err.path, err.problem)
     return (arrays, padded, extra), None
 
 
-def _jobs(root: Path, samples: list[Sample], settings: PrepareSettings):
-    for s in samples:
+def _jobs(root: Path, samples: list[Sample], plans: list[Plan]):
+    for s, plan in zip(samples, plans, strict=True):
         yield (
             root,
             s.id,
@@ -185,37 +223,27 @@ def _jobs(root: Path, samples: list[Sample], settings: PrepareSettings):
             dict(s.media),
             dict(s.labels),
             dict(s.annotations),
-            settings,
+            plan,
         )
-
-
-def default_frames(dataset: str) -> int:
-    """Frames per clip ``emobench prepare`` samples when ``--frames`` is not given."""
-    return int(getattr(get_adapter(dataset), "default_frames", PrepareSettings.frames))
-
-
-def _adapter(dataset: str, root: Path, columns: dict | None, layout: str | None):
-    adapter_cls = get_adapter(dataset)
-    options: dict = {}
-    if columns:
-        options["columns"] = columns
-    if layout:
-        if not getattr(adapter_cls, "layouts", None):
-            raise EmobenchError(f"dataset {dataset!r} has one raw layout; --layout does not apply")
-        options["layout"] = layout
-    return adapter_cls(root, **options)
 
 
 def _row(sample: Sample) -> dict:
     return {"id": sample.id, "subject": sample.subject, **sample.labels, **sample.annotations}
 
 
+# ----------------------------------------------------------------------------------------------
+# The dataset.
+
+
 def prepare_dataset(
     dataset: str,
     src: str | Path,
     out: str | Path,
-    settings: PrepareSettings | None = None,
+    settings: Mapping[str, Any] | None = None,
     *,
+    options: Mapping[str, Any] | None = None,
+    compression: str | None = None,
+    miniature: bool = False,
     strict: bool = False,
     columns: dict[str, str] | None = None,
     layout: str | None = None,
@@ -224,34 +252,46 @@ def prepare_dataset(
 ) -> PrepareReport:
     """Prepare every sample of ``src`` into the pack ``out``.
 
+    ``settings``: step name → that step's settings (others: defaults); ``options``: option
+    values by keyword, applied on top (see :func:`step_settings`). ``compression``: the HDF5
+    filter of the pack's arrays (``None``, ``"lzf"``, ``"gzip"``). ``miniature``: the source
+    is emobench's synthetic miniature (also detected from its marker file).
+
     ``workers`` > 1 decodes and extracts features in that many spawned processes (worth it
     for large real datasets; spawning costs about a second); results are written in sample
     order, so the pack does not depend on the number of workers."""
-    settings = settings or PrepareSettings()
+    _check_compression(compression)
+    resolved = step_settings(dataset, settings, options)
     root = Path(src)
-    if (root / MINIATURE_MARKER).is_file() and not settings.miniature:
-        settings = replace(settings, miniature=True)
-    if settings.stride < 0 or settings.frames < 1:
-        raise EmobenchError(
-            f"frames must be positive and stride non-negative, got {settings.frames} and "
-            f"{settings.stride}"
-        )
-    adapter = _adapter(dataset, root, columns, layout)
-    samples, skips = adapter.scan()
-    excluded = dict(getattr(adapter, "excluded", {}))
-    if strict and skips:
-        raise StrictModeError(skips)
+    miniature = miniature or (root / MINIATURE_MARKER).is_file()
+    adapter = open_adapter(dataset, root, columns=columns, layout=layout)
     out = Path(out)
     if out.resolve().is_relative_to(root.resolve()):
         raise InputError(out, f"the pack must not be written inside the raw folder {root}")
+    check_writable(out)
+    samples, skips = adapter.scan()
+    excluded = dict(getattr(adapter, "excluded", {}))
+    notes = list(getattr(adapter, "notes", []))
+    if strict and skips:
+        raise StrictModeError(skips)
+
+    steps = ordered_steps()
+    plans = [_plan(s, steps, resolved) for s in samples]
+    ran = [s for s in steps if any(name == s.name for plan in plans for name, _, _ in plan)]
+    recorded = {s.name for s in ran} | {u for s in ran for u in s.uses}
+    recorded_settings = {s.name: resolved[s.name].as_dict() for s in steps if s.name in recorded}
+    variant: dict[str, Any] = {}
+    for step in ran:
+        variant.update(step.variant(resolved[step.name]))
     writer = PackWriter(
         out,
         dataset=dataset,
-        variant=_variant(settings, any("apex" in s.annotations for s in samples)),
+        variant=",".join(f"{k}={v}" for k, v in variant.items()),
         source_digest=adapter.source_digest(samples),
-        steps=settings.as_dict(),
-        ragged=("eye/series",),
-        compression=settings.compression,
+        steps=recorded_settings,
+        ragged=[a.key for s in ran for a in s.arrays if a.ragged],
+        compression=compression,
+        miniature=miniature,
     )
     padded = prepared = 0
     pool = (
@@ -261,14 +301,15 @@ def prepare_dataset(
         if workers > 1 and len(samples) > 1
         else None
     )
-    results = (
-        pool.map(_prepare_job, _jobs(root, samples, settings), chunksize=4)
-        if pool
-        else map(_prepare_job, _jobs(root, samples, settings))
-    )
+    jobs = _jobs(root, samples, plans)
+    results = pool.map(_prepare_job, jobs, chunksize=4) if pool else map(_prepare_job, jobs)
     try:
         with writer:
-            for i, (sample, (done, failure)) in enumerate(zip(samples, results, strict=True)):
+            for i, (sample, plan, (done, failure)) in enumerate(
+                zip(samples, plans, results, strict=True)
+            ):
+                if not plan:
+                    failure = (str(root), f"no prepare step reads its media {sorted(sample.media)}")
                 if failure is not None:
                     skips.append(Skip(sample.id, _relative(failure[0], root), failure[1]))
                     if strict:
@@ -280,23 +321,40 @@ def prepare_dataset(
                     prepared += 1
                 if progress:
                     progress(i + 1, len(samples), sample.id)
-            _describe_arrays(writer, settings)
+            for step in ran:
+                for spec in step.arrays:
+                    writer.set_attrs(spec.key, spec.attrs(resolved[step.name]))
             if excluded:
                 writer.set_attrs("/", {"excluded": json.dumps(excluded, sort_keys=True)})
+            writer.set_attrs(
+                "/",
+                {
+                    "label_columns": json.dumps(sorted({k for s in samples for k in s.labels})),
+                    "source_notes": json.dumps(notes),
+                },
+            )
             digest = writer.finish([s.as_dict() for s in skips])
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
     return PrepareReport(
-        out, digest, prepared, skips, padded, adapter_unknown(adapter), writer.restarted, excluded
+        out,
+        digest,
+        prepared,
+        skips,
+        padded,
+        adapter_unknown(adapter),
+        writer.restarted,
+        excluded,
+        steps=recorded_settings,
+        unused_options=_unused(options, [s for s in steps if s.name in recorded]),
+        notes=notes,
     )
 
 
-def _variant(settings: PrepareSettings, coded_clips: bool) -> str:
-    variant = f"frames={settings.frames},size={settings.size}"
-    if settings.stride:
-        variant += f",stride={settings.stride}"
-    return f"{variant},apex={settings.apex}" if coded_clips else variant
+def _unused(options: Mapping[str, Any] | None, recorded: list[PrepareStep]) -> list[str]:
+    read = {option_key(f) for s in recorded for f in option_fields(s.settings)}
+    return sorted(k for k, v in (options or {}).items() if v is not None and k not in read)
 
 
 def adapter_unknown(adapter) -> list[str]:
@@ -308,58 +366,3 @@ def _relative(path: str, root: Path) -> str:
         return str(Path(path).resolve().relative_to(root.resolve()))
     except ValueError:
         return str(path)
-
-
-def _describe_arrays(writer: PackWriter, settings: PrepareSettings) -> None:
-    eye = settings.eye
-    described = {
-        "face/apex": {"layout": "1,H,W,C", "color": "RGB", "strategy": settings.apex},
-        "face/clip": {
-            "layout": "T,H,W,C",
-            "color": "RGB",
-            "frames": settings.frames,
-            "sampling": "onset to chosen apex, both included, evenly spaced",
-        },
-    }
-    for key, attrs in described.items():
-        writer.set_attrs(key, attrs)
-    writer.set_attrs(
-        "face/frames",
-        {
-            "layout": "T,H,W,C",
-            "color": "RGB",
-            "frames": settings.frames,
-            "size": settings.size,
-            "stride": settings.stride,
-            "sampling": (
-                f"stride {settings.stride}: one frame in {settings.stride} of a centred window of "
-                f"{settings.frames * settings.stride} frames; shorter clips stretched by "
-                "repeating frames"
-                if settings.stride
-                else "uniform, centre frame of T equal segments"
-            ),
-        },
-    )
-    writer.set_attrs(
-        "eye/series",
-        {
-            "columns": list(SERIES_COLUMNS),
-            "units": list(SERIES_UNITS),
-            "rate_hz": eye.rate_hz,
-            "screen": str(eye.as_dict().get("screen")),
-        },
-    )
-    writer.set_attrs(
-        "eye/windows",
-        {"features": list(WINDOW_FEATURES), "units": list(WINDOW_UNITS), "windows": eye.windows},
-    )
-    writer.set_attrs("eye/gaze", {"columns": ["x", "y"], "units": "screen-normalised, centred"})
-    writer.set_attrs(
-        "eye/fixation_map",
-        {
-            "height": eye.map_height,
-            "width": eye.map_width,
-            "sigma_deg": eye.map_sigma_deg,
-            "normalisation": "sums to 1",
-        },
-    )

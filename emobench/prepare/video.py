@@ -1,19 +1,24 @@
-"""Video decoding and uniform frame sampling with OpenCV.
+"""Decoding the frames of one clip — a video file or a folder of numbered images — in one loop.
 
-``uniform_indices`` picks the centre frame of T equal segments of the clip (deterministic; the
-same at training and test time). ``sample_video`` decodes sequentially with ``grab()`` and only
-``retrieve()``s the frames it keeps, which is much cheaper than converting every frame.
-Clips shorter than T frames are padded by repeating frames (the indices repeat), and the
-number of distinct frames is returned so a caller can report padded clips.
+:class:`ClipFrames` is the only place emobench decodes face media: the ``frames`` step samples
+from it and the ``apex`` step reads a coded clip's onset..offset from it. A video is read
+forward with ``grab()``, and only the frames asked for are ``retrieve()``d (converted), which
+is much cheaper than converting every frame; each frame is decoded once per clip.
 
-``strided_indices`` is the other sampling (MAFW's 32 frames at stride 2): every ``stride``-th
-frame of a window of T × stride source frames centred on the clip; a clip shorter than the
-window is stretched to it by repeating frames, then strided, and counts as padded.
+Messages name frames one way: a frame of a video is ``frame <k>`` with ``k`` 1-based (the
+numbering of coding sheets for videos); a frame of a folder is its file, named by the error.
+
+Damaged media are refused, never sampled from what happens to decode:
+
+- a video that decodes fewer frames than its container declares (beyond
+  ``declared_slack`` frames) is cut short or damaged: "decoded N of M declared frames";
+- a JPEG without its end-of-image marker after its image data is cut short (libjpeg would
+  grey-fill the missing rows with only a warning on stderr that names no file).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import cv2
@@ -21,48 +26,18 @@ import numpy as np
 
 from emobench.errors import InputError
 
+JPEG_SUFFIXES = (".jpg", ".jpeg")
 
-@dataclass(frozen=True)
-class SampledClip:
-    frames: np.ndarray  # (T, size, size, 3) uint8 RGB
-    source_frames: int  # frames in the clip
-    indices: tuple[int, ...]  # frame indices that were kept
-    window: int = 0  # source frames the sampling wants (T × stride); 0 for uniform sampling
-
-    @property
-    def padded(self) -> bool:
-        return self.source_frames < max(len(self.indices), self.window)
-
-
-def uniform_indices(n_frames: int, t: int) -> np.ndarray:
-    """Centre of each of t equal segments of [0, n_frames); repeats frames when n_frames < t."""
-    if n_frames <= 0:
-        raise ValueError("n_frames must be positive")
-    return np.minimum(((np.arange(t) + 0.5) * n_frames / t).astype(np.int64), n_frames - 1)
-
-
-def strided_indices(n_frames: int, t: int, stride: int) -> np.ndarray:
-    """Every ``stride``-th frame of a window of ``t * stride`` frames centred on the clip.
-
-    A clip shorter than the window is first stretched to it by repeating frames (window
-    position j shows frame ⌊j · n_frames / window⌋), so the t frames still span the clip."""
-    if n_frames <= 0:
-        raise ValueError("n_frames must be positive")
-    if stride < 1:
-        raise ValueError("stride must be at least 1")
-    window = t * stride
-    positions = stride * np.arange(t, dtype=np.int64)
-    if n_frames >= window:
-        return (n_frames - window) // 2 + positions
-    return positions * n_frames // window
-
-
-def sample_indices(n_frames: int, t: int, stride: int = 0) -> np.ndarray:
-    """``uniform_indices`` when ``stride`` is 0, else ``strided_indices``."""
-    return strided_indices(n_frames, t, stride) if stride else uniform_indices(n_frames, t)
+# decode flag per reduction factor (libjpeg scales a JPEG while decoding it)
+REDUCED_READS = {
+    2: cv2.IMREAD_REDUCED_COLOR_2,
+    4: cv2.IMREAD_REDUCED_COLOR_4,
+    8: cv2.IMREAD_REDUCED_COLOR_8,
+}
 
 
 def to_square_rgb(frame_bgr: np.ndarray, size: int) -> np.ndarray:
+    """A BGR (or grey) frame resized whole to ``size × size`` RGB uint8."""
     if frame_bgr.ndim == 2:
         frame_bgr = cv2.cvtColor(frame_bgr, cv2.COLOR_GRAY2BGR)
     h, w = frame_bgr.shape[:2]
@@ -72,110 +47,183 @@ def to_square_rgb(frame_bgr: np.ndarray, size: int) -> np.ndarray:
     )
 
 
-def _open(path: Path) -> cv2.VideoCapture:
-    if not path.is_file():
-        raise InputError(path, "video file not found")
-    cap = cv2.VideoCapture(str(path))
-    if not cap.isOpened():
-        raise InputError(path, "cannot open video (no video stream, or a codec OpenCV lacks)")
-    return cap
+def jpeg_problem(data: bytes) -> str | None:
+    """Why the bytes of a JPEG file are cut short, or ``None``.
+
+    In a JPEG's entropy-coded data a 0xFF byte is always followed by 0x00 or a restart marker,
+    so the end-of-image marker FFD9 can only appear after the last start-of-scan FFDA when
+    the image data is complete (an EXIF thumbnail's markers come before the main scan; data
+    appended after the end of the image is allowed). Files that are not JPEG are left to the
+    decoder."""
+    if not data.startswith(b"\xff\xd8"):
+        return None
+    scan = data.rfind(b"\xff\xda")
+    if data.find(b"\xff\xd9", max(scan, 2)) < 0:
+        return "JPEG is cut short (no end-of-image marker after its image data)"
+    return None
 
 
-def _decode_at(
-    cap: cv2.VideoCapture, path: Path, wanted: np.ndarray, size: int
-) -> tuple[dict[int, np.ndarray], int]:
-    """Decode sequentially from an open capture; keep the frames whose index is in ``wanted``.
-    Returns the kept frames and how many frames were grabbed."""
-    keep = set(int(i) for i in wanted)
-    last = max(keep)
-    frames: dict[int, np.ndarray] = {}
-    index = 0
-    while index <= last:
-        if not cap.grab():
-            break
-        if index in keep:
-            ok, frame = cap.retrieve()
-            if not ok or frame is None:
-                raise InputError(path, f"frame {index} does not decode")
-            frames[index] = to_square_rgb(frame, size)
-        index += 1
-    return frames, index
+def read_image(path: Path, flag: int = cv2.IMREAD_COLOR) -> np.ndarray:
+    """One image file as BGR. Raises InputError naming the file when it does not decode, or
+    decodes only because libjpeg filled in what is missing of a JPEG cut short."""
+    image = cv2.imread(str(path), flag)
+    if image is None:
+        raise InputError(path, "image does not decode (empty or corrupt)")
+    if path.suffix.lower() in JPEG_SUFFIXES:
+        problem = jpeg_problem(path.read_bytes())
+        if problem:
+            raise InputError(path, problem)
+    return image
 
 
-def sample_video(path: str | Path, t: int = 8, size: int = 112, stride: int = 0) -> SampledClip:
-    """T frames uniformly over the clip (or at ``stride``, see ``strided_indices``), resized
-    to size×size, RGB uint8.
+def declared_slack(declared: int) -> int:
+    """Frames a video may decode short of its declared count and still count as whole: some
+    containers state a length estimated from duration × frame rate, off by a frame or two."""
+    return max(2, declared // 50)
 
-    The video is opened once: its declared frame count picks the frames. Only when the
-    container over-states (or does not state) its length is it decoded again, over the frames
-    that really exist.
+
+class ClipTooShort(InputError):
+    """A video ends before a frame that was asked for; ``decoded`` frames exist."""
+
+    def __init__(self, path: Path, decoded: int, declared: int, needed: int):
+        self.decoded, self.declared, self.needed = decoded, declared, needed
+        of = f" of {declared} declared" if declared > 0 else ""
+        super().__init__(path, f"decoded {decoded}{of} frames; frame {needed} is not among them")
+
+
+def check_declared(path: Path, decoded: int, declared: int) -> None:
+    """Refuse a video that decodes clearly fewer frames than its container declares."""
+    if declared > 0 and declared - decoded > declared_slack(declared):
+        raise InputError(
+            path, f"decoded {decoded} of {declared} declared frames (cut short or damaged)"
+        )
+
+
+class ClipFrames:
+    """Random access to the frames of one clip: a list of image files or a video file.
+
+    Decoded frames are kept, so that a step reading a clip twice (the apex strategy, then the
+    clip cutter) decodes each frame once. A video's capture stays open while it is read
+    forward; call :meth:`close` (or use ``with``) when done.
+
+    ``min_side`` > 0: image files are decoded at 1/2, 1/4 or 1/8 of their size (OpenCV's
+    ``IMREAD_REDUCED_COLOR_*``, far faster than a full decode) when the short side stays at
+    least ``min_side``; the first frame's full decode decides the factor for the whole clip.
+    Videos are always decoded whole.
     """
-    path = Path(path)
-    cap = _open(path)
-    try:
-        declared = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
-        if declared > 0:
-            wanted = sample_indices(declared, t, stride)
-            frames, _ = _decode_at(cap, path, wanted, size)
-            if len(frames) == len(set(wanted.tolist())):
-                return SampledClip(
-                    _stack(frames, wanted), declared, tuple(wanted.tolist()), t * stride
-                )
-    finally:
-        cap.release()
-    actual = _count_by_decoding(path)
-    if actual <= 0:
-        raise InputError(path, "no decodable video frames")
-    wanted = sample_indices(actual, t, stride)
-    cap = _open(path)
-    try:
-        frames, _ = _decode_at(cap, path, wanted, size)
-    finally:
-        cap.release()
-    if len(frames) < len(set(wanted.tolist())):
-        raise InputError(path, f"only {len(frames)} of {actual} frames decode")
-    return SampledClip(_stack(frames, wanted), actual, tuple(wanted.tolist()), t * stride)
 
+    def __init__(self, frames: Sequence[Path] | Path | str, min_side: int = 0):
+        if isinstance(frames, str | Path):
+            self.video: Path | None = Path(frames)
+            self.paths: list[Path] = []
+            if not self.video.is_file():
+                raise InputError(self.video, "video file not found")
+        else:
+            self.video = None
+            self.paths = [p if isinstance(p, Path) else Path(p) for p in frames]
+            if not self.paths:
+                raise InputError("(no frames)", "the clip's frame list is empty")
+        self._decoded: dict[int, np.ndarray] = {}
+        self.min_side = min_side
+        self.reduction: int | None = None  # 1, 2, 4 or 8, once the first frame is decoded
+        self._cap: cv2.VideoCapture | None = None
+        self._next = 0  # position the open capture grabs next
+        self._end: int | None = None  # frames the video decodes, once its end was reached
+        self._declared: int | None = None
 
-def _stack(frames: dict[int, np.ndarray], wanted: np.ndarray) -> np.ndarray:
-    return np.stack([frames[int(i)] for i in wanted])
+    def __enter__(self) -> ClipFrames:
+        return self
 
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
-def _count_by_decoding(path: Path) -> int:
-    cap = _open(path)
-    n = 0
-    try:
-        while cap.grab():
-            n += 1
-    finally:
-        cap.release()
-    return n
+    def close(self) -> None:
+        if self._cap is not None:
+            self._cap.release()
+            self._cap = None
 
+    @property
+    def name(self) -> Path:
+        """What an error about the whole clip names: the video, or the frames' folder."""
+        return self.video if self.video is not None else self.paths[0].parent
 
-def sample_frame_folder(
-    folder: str | Path, t: int = 8, size: int = 112, stride: int = 0
-) -> SampledClip:
-    """T frames uniformly (or at ``stride``) over a folder of images sorted by the number in
-    their name."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise InputError(folder, "frame folder not found")
-    files = [p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png", ".bmp")]
-    if not files:
-        raise InputError(folder, "frame folder holds no images")
-    files.sort(key=lambda p: _frame_number(p))
-    wanted = sample_indices(len(files), t, stride)
-    decoded: dict[int, np.ndarray] = {}  # a padded clip repeats frames: decode each once
-    for i in dict.fromkeys(int(i) for i in wanted):
-        image = cv2.imread(str(files[i]), cv2.IMREAD_COLOR)
-        if image is None:
-            raise InputError(files[i], "image does not decode (empty or corrupt)")
-        decoded[i] = to_square_rgb(image, size)
-    return SampledClip(_stack(decoded, wanted), len(files), tuple(wanted.tolist()), t * stride)
+    @property
+    def on_disk(self) -> int | None:
+        """Frames on disk (image lists); ``None`` for a video (known only by decoding)."""
+        return None if self.video is not None else len(self.paths)
 
+    @property
+    def declared(self) -> int:
+        """The frame count a video's container states (0 when it states none); the number of
+        files for an image list."""
+        if self.video is None:
+            return len(self.paths)
+        if self._declared is None:
+            self._open()
+        return int(self._declared or 0)
 
-def _frame_number(path: Path) -> int:
-    digits = "".join(ch if ch.isdigit() else " " for ch in path.stem).split()
-    if not digits:
-        raise InputError(path, "frame file name has no number to sort by")
-    return int(digits[-1])
+    def read(self, positions: Iterable[int]) -> dict[int, np.ndarray]:
+        """BGR frames at the given 0-based positions. Raises InputError naming the file."""
+        wanted = sorted(set(int(p) for p in positions))
+        missing = [p for p in wanted if p not in self._decoded]
+        if missing and self.video is not None:
+            self._read_video(missing)
+        elif missing:
+            for pos in missing:
+                self._decoded[pos] = self._read_image(self.paths[pos])
+        return {pos: self._decoded[pos] for pos in wanted}
+
+    def length(self) -> int:
+        """Frames that decode: the number of files, or a video decoded (grabbed) to its end."""
+        if self.video is None:
+            return len(self.paths)
+        while self._end is None:
+            self._grab_to(self._next + 1024, keep=set())
+        return self._end
+
+    # ---- videos --------------------------------------------------------------------------
+    def _open(self) -> None:
+        self.close()
+        cap = cv2.VideoCapture(str(self.video))
+        if not cap.isOpened():
+            raise InputError(
+                self.video, "cannot open video (no video stream, or a codec OpenCV lacks)"
+            )
+        self._cap, self._next = cap, 0
+        if self._declared is None:
+            self._declared = max(0, int(cap.get(cv2.CAP_PROP_FRAME_COUNT)))
+
+    def _grab_to(self, last: int, keep: set[int]) -> None:
+        """Decode forward up to position ``last``, retrieving the positions in ``keep``."""
+        if self._cap is None:
+            self._open()
+        while self._next <= last:
+            if not self._cap.grab():
+                self._end = self._next
+                return
+            if self._next in keep:
+                ok, frame = self._cap.retrieve()
+                if not ok or frame is None:
+                    raise InputError(self.video, f"frame {self._next + 1} does not decode")
+                self._decoded[self._next] = frame
+            self._next += 1
+
+    def _read_video(self, missing: list[int]) -> None:
+        if self._end is not None and missing[-1] >= self._end:
+            raise ClipTooShort(self.video, self._end, self.declared, missing[-1] + 1)
+        if self._cap is None or missing[0] < self._next:
+            self._open()  # a frame behind the capture: decode again from the start
+        self._grab_to(missing[-1], set(missing))
+        if missing[-1] not in self._decoded:  # the video ended first
+            raise ClipTooShort(self.video, self._next, self.declared, missing[-1] + 1)
+
+    # ---- image files ---------------------------------------------------------------------
+    def _read_image(self, path: Path) -> np.ndarray:
+        if self.reduction is None:
+            image = read_image(path, cv2.IMREAD_COLOR)
+            short = min(image.shape[:2])
+            fits = [k for k in REDUCED_READS if self.min_side > 0 and short // k >= self.min_side]
+            self.reduction = max(fits, default=1)
+            if self.reduction == 1:
+                return image
+        return read_image(path, REDUCED_READS.get(self.reduction, cv2.IMREAD_COLOR))

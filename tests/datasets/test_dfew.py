@@ -22,7 +22,7 @@ from emobench.datasets.registry import dataset_names, get_adapter, get_synth
 from emobench.datasets.synth.dfew import write_dfew_miniature
 from emobench.errors import EmobenchError, InputError
 from emobench.pack import Pack
-from emobench.prepare.pipeline import PrepareSettings, StrictModeError, prepare_dataset
+from emobench.prepare.pipeline import StrictModeError, prepare_dataset
 
 LABELS = Path("data_affine/single_label/label")
 DATA = Path("data_affine/single_label/data")
@@ -212,7 +212,7 @@ def test_the_16_frame_release(tim_raw, tmp_path) -> None:
 def test_frames_are_ordered_by_number_not_by_name(tim_raw, tmp_path) -> None:
     """``10.jpg`` sorts before ``2.jpg`` as text; the pack must hold frames 1..16 in order."""
     pack = tmp_path / "tim.h5"
-    prepare_dataset("dfew", tim_raw, pack, PrepareSettings(frames=16, size=112))
+    prepare_dataset("dfew", tim_raw, pack, options={"frames": 16, "size": 112})
     p = Pack(pack)
     sid = p.samples["id"][0]
     folder = tim_raw / "Clip/clip_224x224_16f" / sid
@@ -226,7 +226,7 @@ def test_frames_are_ordered_by_number_not_by_name(tim_raw, tmp_path) -> None:
 def test_prepare_reports_padding_exclusions_and_stays_read_only(dfew_raw, tmp_path) -> None:
     before = _digests(dfew_raw)
     report = prepare_dataset(
-        "dfew", dfew_raw, tmp_path / "d.h5", PrepareSettings(frames=16), strict=True
+        "dfew", dfew_raw, tmp_path / "d.h5", options={"frames": 16}, strict=True
     )
     assert _digests(dfew_raw) == before  # the raw folder is only read
     assert report.excluded == {EXCLUDED_LABEL_0: 5} and not report.skipped  # strict passes
@@ -234,7 +234,7 @@ def test_prepare_reports_padding_exclusions_and_stays_read_only(dfew_raw, tmp_pa
     assert report.padded_clips == int((samples["n_frames"] < 16).sum()) > 0
     assert Pack(report.pack).attrs["excluded"] == f'{{"{EXCLUDED_LABEL_0}": 5}}'
     strided = prepare_dataset(
-        "dfew", dfew_raw, tmp_path / "s.h5", PrepareSettings(frames=8, stride=3)
+        "dfew", dfew_raw, tmp_path / "s.h5", options={"frames": 8, "stride": 3}
     )
     assert strided.padded_clips == int((samples["n_frames"] < 24).sum())
 
@@ -245,11 +245,11 @@ def test_corrupt_or_empty_jpegs_are_skipped_at_prepare_and_fail_strict(raw, tmp_
     for sid, content in zip(bad, (b"", b"\xff\xd8 not a jpeg"), strict=True):
         for frame in (raw / DATA / sid).iterdir():
             frame.write_bytes(content)
-    report = prepare_dataset("dfew", raw, tmp_path / "d.h5", PrepareSettings(frames=16))
+    report = prepare_dataset("dfew", raw, tmp_path / "d.h5", options={"frames": 16})
     assert {s.sample_id for s in report.skipped} == set(bad)
     assert all("does not decode (empty or corrupt)" in s.reason for s in report.skipped)
     assert all(s.path.startswith(f"{DATA.as_posix()}/") for s in report.skipped)
     assert report.n_samples == 68
     with pytest.raises(StrictModeError, match="would be skipped:\n.*does not decode"):
-        prepare_dataset("dfew", raw, tmp_path / "e.h5", PrepareSettings(frames=16), strict=True)
+        prepare_dataset("dfew", raw, tmp_path / "e.h5", options={"frames": 16}, strict=True)
     assert not (tmp_path / "e.h5").exists()

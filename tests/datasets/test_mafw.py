@@ -13,7 +13,7 @@ from emobench.datasets.registry import dataset_names, get_adapter, get_synth
 from emobench.datasets.synth.mafw import write_mafw_miniature
 from emobench.errors import InputError
 from emobench.pack import Pack
-from emobench.prepare.pipeline import PrepareSettings, prepare_dataset
+from emobench.prepare.pipeline import prepare_dataset
 
 FRAMES = Path("data/faces")
 LISTS = Path("label/no_caption")
@@ -117,7 +117,7 @@ def test_release_folder_variants_and_png_frames(raw, tmp_path) -> None:
     samples, skips = MafwAdapter(raw).scan()
     assert len(samples) == 55 and not skips
     assert samples[0].media["face_frames_dir"] == f"frames/{clip.name}"
-    pack = prepare_dataset("mafw", raw, tmp_path / "m.h5", PrepareSettings(frames=16))
+    pack = prepare_dataset("mafw", raw, tmp_path / "m.h5", options={"frames": 16})
     assert pack.n_samples == 55
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputError, match="frame folder not found"):
@@ -126,11 +126,12 @@ def test_release_folder_variants_and_png_frames(raw, tmp_path) -> None:
 
 def test_32_frames_at_stride_2(mafw_raw, tmp_path) -> None:
     report = prepare_dataset(
-        "mafw", mafw_raw, tmp_path / "m.h5", PrepareSettings(frames=32, stride=2)
+        "mafw", mafw_raw, tmp_path / "m.h5", options={"frames": 32, "stride": 2}
     )
     pack = Pack(report.pack)
     assert pack.file()["face/frames"].shape[1:] == (32, 112, 112, 3)
-    assert pack.steps["stride"] == 2 and pack.attrs["variant"] == "frames=32,size=112,stride=2"
+    assert pack.steps["frames"] == {"frames": 32, "size": 112, "stride": 2}
+    assert pack.attrs["variant"] == "frames=32,size=112,stride=2"
     assert pack.array_attrs("face/frames")["stride"] == 2
     n_frames = pack.samples["n_frames"]
     assert report.padded_clips == int((n_frames < 64).sum())

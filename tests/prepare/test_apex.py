@@ -12,8 +12,9 @@ import cv2
 import numpy as np
 import pytest
 
-from emobench.errors import InputError
+from emobench.errors import EmobenchError, InputError
 from emobench.prepare import apex as apex_module
+from emobench.prepare import faces as faces_module
 from emobench.prepare.apex import (
     ApexResult,
     apex_strategy_names,
@@ -25,7 +26,7 @@ from emobench.prepare.apex import (
     smooth,
     spotting_errors,
 )
-from emobench.prepare.video import to_square_rgb
+from emobench.prepare.video import ClipFrames, to_square_rgb
 
 SIDE = 112
 
@@ -95,7 +96,7 @@ def test_strategies_are_registered_and_names_unique() -> None:
     assert {"annotated", "motion", "motion-flow"} <= set(apex_strategy_names())
     with pytest.raises(ValueError, match="registered twice"):
         register_apex_strategy("motion")(lambda query: None)
-    with pytest.raises(ValueError, match="unknown apex strategy"):
+    with pytest.raises(EmobenchError, match="unknown apex strategy 'landmarks-someday'; known"):
         apex_module.get_apex_strategy("landmarks-someday")
 
 
@@ -139,14 +140,14 @@ def test_motion_ignores_the_annotated_apex(clip_folder) -> None:
 
 def test_motion_uses_the_detected_face_box_or_the_centre(clip_folder, monkeypatch) -> None:
     paths, sheet = clip_folder
-    monkeypatch.setattr(apex_module, "detect_face", lambda gray: (22, 12, 68, 90))
+    monkeypatch.setattr(faces_module, "detect_face", lambda gray, side: (22, 12, 68, 90))
     result = find_apex(paths, **sheet, strategy="motion")
     assert result.face_found is True
     # the box grows by 10 % on each side and is clipped to the frame
     assert result.region == (15, 3, 82, 108)
     assert abs(result.frame_number - 20) <= 1
 
-    monkeypatch.setattr(apex_module, "detect_face", lambda gray: None)
+    monkeypatch.setattr(faces_module, "detect_face", lambda gray, side: None)
     result = find_apex(paths, **sheet, strategy="motion")
     assert result.face_found is False  # recorded: the central 80 % was used
     assert result.region == (11, 11, 90, 90)
@@ -155,8 +156,8 @@ def test_motion_uses_the_detected_face_box_or_the_centre(clip_folder, monkeypatc
 
 def test_haar_detector_returns_the_largest_face_or_none() -> None:
     blank = np.full((SIDE, SIDE), 128, np.uint8)
-    assert apex_module.detect_face(blank) is None
-    found = apex_module.detect_face(
+    assert faces_module.detect_face(blank) is None
+    found = faces_module.detect_face(
         cv2.cvtColor(draw_face(0.0, np.random.default_rng(0)), cv2.COLOR_BGR2GRAY)
     )
     if found is not None:  # the cascade may or may not take a drawn ellipse for a face
@@ -277,13 +278,15 @@ def test_errors_name_the_file(clip_folder, tmp_path) -> None:
 
     short = write_video(tmp_path / "short.avi", draw_clip(10, 1, 4, 8))
     for strategy in ("motion", "annotated"):
-        with pytest.raises(InputError, match="short.avi: only 10 frames decode"):
+        with pytest.raises(
+            InputError, match="short.avi: decoded 10 of 10 declared frames; frame 14"
+        ):
             prepare_apex_sample(short, 2, 5, 14, 1, strategy=strategy, t=4, size=32)
     with pytest.raises(InputError, match="video file not found"):
         find_apex(tmp_path / "missing.avi", 1, 2, 3)
     with pytest.raises(InputError, match="frame list is empty"):
         find_apex([], 1, 2, 3)
-    with pytest.raises(ValueError, match="unknown apex strategy"):
+    with pytest.raises(EmobenchError, match="unknown apex strategy 'guess'"):
         prepare_apex_sample(paths, **sheet, strategy="guess", t=4, size=32)
 
 
@@ -310,12 +313,12 @@ def test_a_large_frame_is_searched_scaled_down_and_the_box_scaled_back(monkeypat
             seen.append((image.shape, kwargs["minSize"]))
             return np.array([[40, 20, 60, 80]])  # in the scaled image
 
-    monkeypatch.setattr(apex_module, "_face_cascade", lambda: Cascade())
-    box = apex_module.detect_face(np.zeros((480, 640), np.uint8))
-    scale = apex_module.DETECT_SIDE / 480
+    monkeypatch.setattr(faces_module, "_face_cascade", lambda: Cascade())
+    box = faces_module.detect_face(np.zeros((480, 640), np.uint8))
+    scale = faces_module.FacesSettings.detect_side / 480
     assert seen == [((160, 213), (32, 32))]
     assert box == (round(40 / scale), round(20 / scale), round(60 / scale), round(80 / scale))
-    assert apex_module.detect_face(np.zeros((96, 96), np.uint8)) == (40, 20, 60, 80)
+    assert faces_module.detect_face(np.zeros((96, 96), np.uint8)) == (40, 20, 60, 80)
     assert seen[-1] == ((96, 96), (20, 20))  # small frames are searched as they are
 
 
@@ -330,11 +333,11 @@ def test_large_frames_are_decoded_reduced_and_spotted_the_same(clip_folder, tmp_
         large.append(tmp_path / "large" / path.with_suffix(".jpg").name)
         large[-1].parent.mkdir(exist_ok=True)
         cv2.imwrite(str(large[-1]), image, [cv2.IMWRITE_JPEG_QUALITY, 95])
-    clip = apex_module.ClipFrames(large, min_side=224)
+    clip = ClipFrames(large, min_side=224)
     assert clip.read([0])[0].shape == (240, 320, 3) and clip.reduction == 2
-    whole = apex_module.ClipFrames(large)
+    whole = ClipFrames(large)
     assert whole.read([0])[0].shape == (480, 640, 3) and whole.reduction == 1
-    assert apex_module.ClipFrames(large, min_side=241).read([0])[0].shape == (480, 640, 3)
+    assert ClipFrames(large, min_side=241).read([0])[0].shape == (480, 640, 3)
     arrays, result = prepare_apex_sample(large, **sheet, strategy="motion", t=4, size=112)
     _, small = prepare_apex_sample(paths, **sheet, strategy="motion", t=4, size=112)
     assert arrays["face/apex"].shape == (1, 112, 112, 3)

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from emobench.errors import InputError
-from emobench.prepare.video import (
+from emobench.prepare.frames import (
     SampledClip,
     sample_frame_folder,
     sample_indices,
@@ -63,7 +63,7 @@ def test_frame_folder_sorts_numerically_and_reports_bad_files(tmp_path):
     with pytest.raises(InputError, match="img11.jpg: image does not decode"):
         sample_frame_folder(tmp_path, t=4, size=8)
     (tmp_path / "cover.jpg").write_bytes(b"")
-    with pytest.raises(InputError, match="no number"):
+    with pytest.raises(InputError, match="without a number in their name: cover.jpg"):
         sample_frame_folder(tmp_path, t=4, size=8)
 
 
