@@ -12,6 +12,7 @@ returning the reason a clip must be skipped.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from pathlib import Path
 import cv2
 import pandas as pd
 
+from emobench.datasets.headers import header_key
 from emobench.datasets.sample import Sample, unique_skips  # noqa: F401  (re-exported)
 from emobench.errors import EmobenchError, InputError
 
@@ -31,8 +33,9 @@ _BLANK_HEADER = re.compile(r"Unnamed: \d+")  # what pandas calls a column withou
 
 
 def normalise_header(name: object) -> str:
-    """``"Onset Frame"``, ``"onset_frame"`` and ``"OnsetFrame"`` all become ``"onsetframe"``."""
-    return re.sub(r"[^a-z0-9]+", "", str(name).lower())
+    """``"Onset Frame"``, ``"onset_frame"`` and ``"OnsetFrame"`` all become ``"onsetframe"``
+    (`emobench.datasets.headers.header_key`, the loose level used for every sheet)."""
+    return header_key(name)
 
 
 def cell_text(value: object) -> str:
@@ -204,19 +207,26 @@ class FrameListing:
         return None
 
 
+_DIGITS = re.compile(r"\d+")
+
+
 def frame_number(name: str) -> int | None:
-    """The frame number of an image name: its last run of digits (``reg_img46.jpg`` → 46)."""
-    runs = re.findall(r"\d+", Path(name).stem)
+    """The frame number of an image name: its last run of digits (``reg_img46.jpg`` → 46).
+    This is the one rule by which emobench numbers and orders frame files."""
+    runs = _DIGITS.findall(os.path.splitext(os.path.basename(name))[0])
     return int(runs[-1]) if runs else None
 
 
 def list_numbered_frames(folder: Path) -> FrameListing:
     """The images of ``folder`` (``FRAME_SUFFIXES``, hidden files ignored) by frame number."""
-    names = sorted(
-        p.name
-        for p in Path(folder).iterdir()
-        if p.is_file() and p.suffix.lower() in FRAME_SUFFIXES and not p.name.startswith(".")
-    )
+    with os.scandir(folder) as entries:  # file types come with the listing: no stat per file
+        names = sorted(
+            e.name
+            for e in entries
+            if not e.name.startswith(".")
+            and os.path.splitext(e.name)[1].lower() in FRAME_SUFFIXES
+            and e.is_file()
+        )
     numbered: dict[int, str] = {}
     unnumbered, duplicates = [], set()
     for name in names:

@@ -18,13 +18,16 @@ column, or else the leading number of the sample ID (``12_film_sad`` → subject
 from __future__ import annotations
 
 import hashlib
+import io
 import re
 from pathlib import Path
 
 import pandas as pd
 
+from emobench.datasets.headers import header_key
 from emobench.datasets.registry import register_dataset
 from emobench.datasets.sample import Sample, Skip, unique_skips
+from emobench.datasets.text_encoding import read_text
 from emobench.errors import InputError
 
 CLASSES_7 = ("Happiness", "Sadness", "Fear", "Surprise", "Disgust", "Anger", "Neutral")
@@ -45,7 +48,7 @@ CLASS_SYNONYMS = {
     "neu": "Neutral",
 }
 
-# canonical column → accepted header spellings (compared after _normalise_header)
+# canonical column → accepted header spellings (compared by headers.header_key)
 LABEL_COLUMNS: dict[str, tuple[str, ...]] = {
     "id": ("ID", "Sample ID", "Sample", "Video", "Name"),
     "subject": ("Subject", "Subject ID", "Participant", "Participant name"),
@@ -77,10 +80,6 @@ VIDEO_SUFFIXES = (".mp4", ".avi")
 EYE_SUFFIXES = (".tsv", ".xlsx", ".csv")
 
 
-def _normalise_header(name: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "", str(name).lower())
-
-
 @register_dataset("emer")
 class EmerAdapter:
     """Reads the EMER release layout into Sample records and a list of skips."""
@@ -92,6 +91,9 @@ class EmerAdapter:
         if not self.root.is_dir():
             raise InputError(self.root, "raw EMER folder not found")
         self.unknown_columns: list[str] = []
+        # How raw files were read where that was a choice (a text encoding other than UTF-8),
+        # one line each naming the file, for the pack and the screen.
+        self.notes: list[str] = []
 
     # ---- labels -------------------------------------------------------------------------
     def label_file(self) -> Path:
@@ -104,19 +106,21 @@ class EmerAdapter:
         path = self.label_file()
         try:
             if path.suffix == ".csv":
-                sheet = pd.read_csv(path, dtype=str)
+                sheet = pd.read_csv(io.StringIO(self._read_text(path)), dtype=str)
             else:
                 sheet = pd.read_excel(path, sheet_name=0, dtype=str)
+        except InputError:
+            raise
         except Exception as err:  # pandas raises many types for a bad file
             raise InputError(path, f"cannot read the label sheet ({err})") from err
         lookup = {
-            _normalise_header(alias): canon
+            header_key(alias): canon
             for canon, aliases in LABEL_COLUMNS.items()
             for alias in aliases
         }
         renamed, self.unknown_columns = {}, []
         for header in sheet.columns:
-            canon = lookup.get(_normalise_header(header))
+            canon = lookup.get(header_key(header))
             if canon and canon not in renamed.values():
                 renamed[header] = canon
             else:
@@ -145,7 +149,7 @@ class EmerAdapter:
         if not path.is_file():
             raise InputError(path, "split file not found")
         folds: dict[str, int] = {}
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        for number, line in enumerate(self._read_text(path).splitlines(), 1):
             line = line.split("#", 1)[0].strip()
             if not line:
                 continue
@@ -163,6 +167,15 @@ class EmerAdapter:
         if not folds:
             raise InputError(path, "split file lists no sample")
         return folds
+
+    def _read_text(self, path: Path) -> str:
+        """A text file of the release in the encoding its bytes show (`text_encoding`); a
+        guessed fallback encoding is recorded in ``notes``."""
+        decoded = read_text(path)
+        note = f"{path.relative_to(self.root).as_posix()}: {decoded.describe()}"
+        if decoded.fallback and note not in self.notes:
+            self.notes.append(note)
+        return decoded.text
 
     # ---- media --------------------------------------------------------------------------
     def _media_index(self, folder: str, suffixes: tuple[str, ...]) -> dict[str, Path]:

@@ -2,15 +2,21 @@
 
 Headers are matched case-insensitively, ignoring surrounding and repeated whitespace; a unit
 suffix in square brackets belongs to the spelling (``Gaze point X [DACS px]``). The micro sign
-``µ`` and the Greek ``μ`` are the same letter here. Where several accepted spellings of one column
-are present, the first one listed below wins. Tobii Studio spellings (``RecordingTimestamp``,
-``GazePointX (ADCSpx)``, ``PupilLeft``, ``ValidityLeft`` ...) are accepted too.
+``µ`` and the Greek ``μ`` are the same letter here (`emobench.datasets.headers`, exact level).
+Where several accepted spellings of one column are present, the first one listed below wins.
+Tobii Studio spellings (``RecordingTimestamp``, ``GazePointX (ADCSpx)``, ``PupilLeft``,
+``ValidityLeft`` ...) are accepted too. A text export's encoding is detected from its bytes
+(UTF-8, a byte-order mark, UTF-16 without one, else cp1252; `emobench.datasets.text_encoding`)
+and noted when it is not UTF-8.
 
 Accepted columns (canonical name: accepted spellings; ``ACCEPTED_COLUMNS`` holds the full list):
 
-- ``Recording timestamp`` (required): ``Recording timestamp`` and ``... [ms]`` in milliseconds;
-  ``Recording timestamp [μs]`` / ``[us]`` in microseconds (converted to ms); as a fallback
-  ``Eyetracker timestamp [μs]`` / ``[us]``.
+- ``Recording timestamp`` (required): ``... [ms]`` in milliseconds; ``Recording timestamp
+  [μs]`` / ``[us]`` in microseconds (converted to ms); as a fallback ``Eyetracker timestamp
+  [μs]`` / ``[us]``. A header without a unit (``Recording timestamp``, ``RecordingTimestamp``)
+  is read in the unit whose sampling rate fits an eye tracker (`PLAUSIBLE_RATE_HZ`), and that
+  the unit was inferred is recorded; a stated unit that implies an implausible rate is an
+  error naming the rate and the unit that would fit (`timestamps_in_ms`).
 - ``Gaze point X`` / ``Gaze point Y`` (required): bare, ``[DACS px]`` or ``[MCS px]``, pixels
   from the top-left corner of the screen.
 - ``Pupil diameter left`` / ``Pupil diameter right`` (bare or ``[mm]``) and
@@ -34,6 +40,7 @@ where there is one); both are noted in `GazeRecording.notes`.
 
 from __future__ import annotations
 
+import io
 import re
 import zipfile
 from collections.abc import Mapping, Sequence
@@ -44,6 +51,8 @@ from types import MappingProxyType
 import numpy as np
 import pandas as pd
 
+from emobench.datasets.headers import header_key
+from emobench.datasets.text_encoding import read_text
 from emobench.errors import InputError
 
 TIME = "Recording timestamp"
@@ -125,16 +134,18 @@ _MICROSECOND_SPELLINGS = frozenset(
         "eyetracker timestamp [us]",
     }
 )
+# Sampling rates of screen-based and wearable eye trackers (Tobii Pro 30-1200 Hz, EyeLink up to
+# 2000 Hz, webcam trackers from about 10 Hz): a recording outside this range was read in the wrong
+# time unit.
+PLAUSIBLE_RATE_HZ = (10.0, 2000.0)
+_UNITS_PER_MS = {"ms": 1.0, "μs": 1000.0}
+_UNIT_NAMES = {"ms": "milliseconds", "μs": "microseconds"}
 _DECIMAL_COMMA = re.compile(r"^\s*[+-]?\d*,\d+\s*$")
 _MAX_HEADERS_SHOWN = 40
 
 
-def _header_key(header: object) -> str:
-    return " ".join(str(header).split()).casefold().replace("µ", "μ")
-
-
 _SPELLING_TO_CANONICAL: dict[str, tuple[str, int]] = {
-    _header_key(spelling): (canonical, rank)
+    header_key(spelling, exact=True): (canonical, rank)
     for canonical, spellings in ACCEPTED_COLUMNS.items()
     for rank, spelling in enumerate(spellings)
 }
@@ -151,7 +162,9 @@ class GazeRecording:
 
     ``t_ms`` is strictly increasing; ``x_px``/``y_px`` (screen pixels from the top-left corner)
     are NaN where neither eye is valid; each pupil is NaN where its eye is invalid. ``column_map``
-    maps a canonical column name to the header it was read from.
+    maps a canonical column name to the header it was read from. ``time_unit`` is the unit the
+    source's timestamps were counted in (``"ms"`` or ``"μs"``) and ``time_unit_inferred`` says
+    whether it was inferred from the sample spacing because the header states none.
     """
 
     path: str
@@ -170,6 +183,8 @@ class GazeRecording:
     sorted_timestamps: bool = False
     dropped_duplicates: int = 0
     notes: tuple[str, ...] = ()
+    time_unit: str = "ms"
+    time_unit_inferred: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "column_map", MappingProxyType(dict(self.column_map)))
@@ -195,13 +210,16 @@ class GazeRecording:
         participant: str | None = None,
         recording: str | None = None,
         notes: Sequence[str] = (),
+        time_unit: str = "ms",
+        time_unit_inferred: bool = False,
     ) -> GazeRecording:
         """Build a recording from per-sample arrays (any eye tracker, e.g. an EyeLink EDF).
 
         An eye without a validity array is valid where the gaze point is present; a missing
         pupil array is all NaN; pupils <= 0 (a common "missing" code) become NaN. Rows without a
         timestamp are dropped, rows are sorted by time, and of rows sharing a timestamp the
-        first with a gaze point is kept; each of these is noted in ``notes``.
+        first with a gaze point is kept; each of these is noted in ``notes``. ``time_unit`` and
+        ``time_unit_inferred`` say in which unit the source counted time (see the class).
         """
         t = np.asarray(t_ms, dtype=np.float64).ravel()
         n = len(t)
@@ -277,6 +295,8 @@ class GazeRecording:
             sorted_timestamps=sorted_timestamps,
             dropped_duplicates=dropped,
             notes=tuple(notes_out),
+            time_unit=time_unit,
+            time_unit_inferred=time_unit_inferred,
         )
 
 
@@ -289,7 +309,7 @@ def match_columns(headers: Sequence[object]) -> tuple[dict[str, str], tuple[str,
     unknown: list[str] = []
     for header in headers:
         text = str(header)
-        match = _SPELLING_TO_CANONICAL.get(_header_key(text))
+        match = _SPELLING_TO_CANONICAL.get(header_key(text, exact=True))
         if match is None:
             if text.strip() and not text.startswith("Unnamed: "):
                 unknown.append(text)
@@ -318,23 +338,22 @@ def _separator(first_line: str) -> str:
     return max(counts, key=lambda sep: counts[sep]) if max(counts.values()) else "\t"
 
 
-def _read_text_table(path: Path) -> pd.DataFrame:
-    for encoding in ("utf-8-sig", "latin-1"):
-        try:
-            with path.open(encoding=encoding) as handle:
-                first_line = handle.readline()
-            # Let pandas infer numbers (fast); columns written with a decimal comma stay text
-            # and are converted by _numbers().
-            return pd.read_csv(
-                path, sep=_separator(first_line), encoding=encoding, low_memory=False
-            )
-        except UnicodeDecodeError:
-            continue
-    raise InputError(path, "cannot decode the file as text")  # latin-1 decodes any byte
+def _read_text_table(path: Path, notes: list[str]) -> pd.DataFrame:
+    decoded = read_text(path)
+    if decoded.fallback or not decoded.encoding.startswith("utf-8"):
+        notes.append(f"text {decoded.describe()}")
+    first_line = decoded.text.split("\n", 1)[0]
+    # Let pandas infer numbers (fast); columns written with a decimal comma stay text and are
+    # converted by _numbers().
+    return pd.read_csv(io.StringIO(decoded.text), sep=_separator(first_line), low_memory=False)
 
 
-def read_table(path: str | Path) -> pd.DataFrame:
-    """The raw export as a DataFrame (text cells for text files); errors name the file."""
+def read_table(path: str | Path, notes: list[str] | None = None) -> pd.DataFrame:
+    """The raw export as a DataFrame (text cells for text files); errors name the file.
+
+    A text file's encoding is detected (`emobench.datasets.text_encoding`); when it is not
+    UTF-8, or was a guess, a line saying which encoding was read is appended to ``notes``.
+    """
     path = Path(path)
     if not path.is_file():
         raise InputError(path, "file not found")
@@ -342,7 +361,7 @@ def read_table(path: str | Path) -> pd.DataFrame:
         if path.suffix.casefold() in (".xlsx", ".xlsm"):
             table = pd.read_excel(path, engine="openpyxl")
         else:
-            table = _read_text_table(path)
+            table = _read_text_table(path, [] if notes is None else notes)
     except pd.errors.EmptyDataError:
         raise InputError(path, "file is empty") from None
     except pd.errors.ParserError as err:
@@ -397,10 +416,103 @@ def _first_text(col: pd.Series | None) -> str | None:
     return None if values.empty else str(values.iloc[0])
 
 
+def sample_interval(t: np.ndarray) -> float | None:
+    """Mean interval between consecutive distinct finite timestamps ``t``, ignoring gaps (more
+    than 3× the median interval); None below two timestamps.
+
+    The mean, not the median: Pro Lab writes whole milliseconds, so a 120 Hz recording has
+    intervals 8, 8, 9 ms whose median (8 ms) would read as 125 Hz.
+    """
+    steps = np.diff(np.unique(t[np.isfinite(t)]))
+    if len(steps) == 0:
+        return None
+    return float(steps[steps <= 3.0 * np.median(steps)].mean())
+
+
+def implied_rate_hz(t: np.ndarray, units_per_ms: float = 1.0) -> float | None:
+    """Sampling rate (Hz) implied by timestamps ``t`` counted in units of 1/``units_per_ms`` ms
+    (`sample_interval`); None below two timestamps."""
+    interval = sample_interval(t)
+    return None if interval is None else 1000.0 * units_per_ms / interval
+
+
+def _plausible(rate: float | None) -> bool:
+    low, high = PLAUSIBLE_RATE_HZ
+    return rate is not None and low <= rate <= high
+
+
+def _header_unit(header: str) -> str | None:
+    key = header_key(header, exact=True)
+    if key in _MICROSECOND_SPELLINGS:
+        return "μs"
+    if key.endswith("[ms]"):
+        return "ms"
+    return None
+
+
+def timestamps_in_ms(
+    t: np.ndarray, header: str, path: str | Path
+) -> tuple[np.ndarray, str, str | None]:
+    """Timestamps of column ``header`` converted to ms, the unit they were read in, and a note
+    when that unit was inferred.
+
+    A header with a unit (``[ms]``, ``[μs]``) is trusted only if the sampling rate it implies is
+    one an eye tracker has (`PLAUSIBLE_RATE_HZ`); otherwise the file is an `InputError` naming
+    the column, the implied rate and the unit that would fit. A header without one (``Recording
+    timestamp``, Tobii Studio's ``RecordingTimestamp``) is read in the unit that gives a
+    plausible rate (the range spans less than a factor 1000, so at most one does), and the
+    returned note says so; with fewer than two distinct timestamps it is read as ms.
+    """
+    low, high = PLAUSIBLE_RATE_HZ
+    rates = {unit: implied_rate_hz(t, scale) for unit, scale in _UNITS_PER_MS.items()}
+    fits = [unit for unit, rate in rates.items() if _plausible(rate)]
+    stated = _header_unit(header)
+    if rates["ms"] is None:
+        unit = stated or "ms"
+        note = None if stated else f"{header!r}: unit not stated, too few samples to infer; ms"
+        return t / _UNITS_PER_MS[unit], unit, note
+    if stated is not None:
+        if stated in fits:
+            return t / _UNITS_PER_MS[stated], stated, None
+        problem = (
+            f"column {header!r} states {_UNIT_NAMES[stated]}, which makes this a "
+            f"{rates[stated]:.3g} Hz recording of {_duration(t, stated)}; eye trackers sample "
+            f"at {low:g}-{high:g} Hz"
+        )
+        if fits:
+            problem += (
+                f". The timestamps look like {_UNIT_NAMES[fits[0]]} ({rates[fits[0]]:.3g} Hz): "
+                "correct the unit in the header"
+            )
+        raise InputError(path, problem)
+    if not fits:
+        raise InputError(
+            path,
+            f"column {header!r} states no unit, and neither milliseconds "
+            f"({rates['ms']:.3g} Hz) nor microseconds ({rates['μs']:.3g} Hz) gives an eye-tracker "
+            f"sampling rate ({low:g}-{high:g} Hz)",
+        )
+    unit = fits[0]
+    note = (
+        f"{header!r} states no unit; read as {_UNIT_NAMES[unit]}, inferred from the sample "
+        f"spacing ({rates[unit]:.3g} Hz)"
+    )
+    return t / _UNITS_PER_MS[unit], unit, note
+
+
+def _duration(t: np.ndarray, unit: str) -> str:
+    finite = t[np.isfinite(t)]
+    seconds = float(finite.max() - finite.min()) / _UNITS_PER_MS[unit] / 1000.0
+    if seconds >= 7200:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 60:.0f} min" if seconds >= 120 else f"{seconds:.3g} s"
+
+
 def read_tobii_export(path: str | Path) -> GazeRecording:
     """Read a Tobii Pro Lab (or Tobii Studio) data export; see the module docstring."""
     path = Path(path)
-    table = read_table(path)
+    notes: list[str] = []
+    table = read_table(path, notes)
     headers = list(table.columns)
     column_map, unknown = match_columns(headers)
 
@@ -414,7 +526,6 @@ def read_tobii_export(path: str | Path) -> GazeRecording:
     if table.empty:
         raise InputError(path, "no data rows below the header")
 
-    notes: list[str] = []
     if SENSOR in column_map:
         sensor = table[column_map[SENSOR]].astype("string").str.strip().str.casefold()
         eye_rows = (sensor == "eye tracker").to_numpy(dtype=bool, na_value=False)
@@ -439,11 +550,12 @@ def read_tobii_export(path: str | Path) -> GazeRecording:
         return _numbers(table[column_map[canonical]], decimal_comma)
 
     t = numbers(TIME)
-    if _header_key(column_map[TIME]) in _MICROSECOND_SPELLINGS:
-        t = t / 1000.0
     x, y = numbers(GAZE_X), numbers(GAZE_Y)
     if not np.isfinite(t).any():
         raise InputError(path, f"column {column_map[TIME]!r} holds no numeric timestamps")
+    t, time_unit, unit_note = timestamps_in_ms(t, column_map[TIME], path)
+    if unit_note:
+        notes.append(unit_note)
 
     left, right = numbers(PUPIL_LEFT), numbers(PUPIL_RIGHT)
     if left is None and right is None:
@@ -478,4 +590,6 @@ def read_tobii_export(path: str | Path) -> GazeRecording:
         participant=_first_text(text_column(PARTICIPANT)),
         recording=_first_text(text_column(RECORDING)),
         notes=notes,
+        time_unit=time_unit,
+        time_unit_inferred=unit_note is not None,
     )

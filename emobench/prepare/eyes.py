@@ -38,7 +38,12 @@ import cv2
 import numpy as np
 
 from emobench.datasets.screen import ScreenGeometry
-from emobench.datasets.tobii import GazeRecording
+from emobench.datasets.tobii import (
+    PLAUSIBLE_RATE_HZ,
+    GazeRecording,
+    implied_rate_hz,
+    sample_interval,
+)
 from emobench.errors import InputError
 
 SERIES_COLUMNS = ("x_norm", "y_norm", "pupil_mm", "valid", "velocity_deg_s", "fixation", "saccade")
@@ -221,16 +226,10 @@ def tracking_losses(t_ms: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np
 
 
 def native_sample_interval_ms(t_ms: np.ndarray, fallback_rate_hz: float) -> float:
-    """Mean interval between consecutive samples, ignoring gaps (> 3× the median interval).
-
-    The mean, not the median: Pro Lab writes whole milliseconds, so a 120 Hz recording has
-    intervals 8, 8, 9 ms whose median (8 ms) would read as 125 Hz.
-    """
-    if len(t_ms) < 2:
-        return 1000.0 / fallback_rate_hz
-    steps = np.diff(t_ms)
-    regular = steps[steps <= 3.0 * np.median(steps)]
-    return float(regular.mean()) if len(regular) else 1000.0 / fallback_rate_hz
+    """Mean interval between consecutive samples, ignoring gaps (`tobii.sample_interval`); the
+    interval of ``fallback_rate_hz`` below two samples."""
+    interval = sample_interval(t_ms)
+    return 1000.0 / fallback_rate_hz if interval is None else interval
 
 
 def clean_gaze(rec: GazeRecording, settings: EyeSettings) -> CleanGaze:
@@ -523,9 +522,16 @@ def gaze_sequence(windows: np.ndarray) -> np.ndarray:
 def fixation_map(fixations: np.ndarray, settings: EyeSettings) -> np.ndarray:
     """(map_height, map_width) float32 fixation-duration density over the screen, blurred with a
     Gaussian of ``map_sigma_deg`` (converted to map pixels at the screen centre), summing to 1;
-    uniform when there are no fixations."""
+    uniform when there are no fixations.
+
+    A fixation without a position (a NaN centroid: none of its samples has gaze, as when a lone
+    invalid sample lies between two still valid ones too far apart in time for gap fill) or
+    without a finite duration has no place on the map and is left out of it; the eye step counts
+    such fixations in its summary (``fixations_without_position``).
+    """
     h, w, screen = settings.map_height, settings.map_width, settings.screen
     density = np.zeros((h, w), dtype=np.float32)
+    fixations = fixations[_placed(fixations)]
     if len(fixations):
         col = np.clip(np.floor((fixations["x_norm"] + 0.5) * w), 0, w - 1).astype(np.int64)
         row = np.clip(np.floor((fixations["y_norm"] + 0.5) * h), 0, h - 1).astype(np.int64)
@@ -544,16 +550,34 @@ def fixation_map(fixations: np.ndarray, settings: EyeSettings) -> np.ndarray:
     return (density / total).astype(np.float32)
 
 
+def _placed(fixations: np.ndarray) -> np.ndarray:
+    """Which fixations have a finite centroid and duration (can be drawn on a map)."""
+    return (
+        np.isfinite(fixations["x_norm"])
+        & np.isfinite(fixations["y_norm"])
+        & np.isfinite(fixations["duration_ms"])
+    )
+
+
 def process_gaze_recording(
     rec: GazeRecording, settings: EyeSettings = EyeSettings()
 ) -> EyeFeatures:
     """Run the whole eye step on one recording (see the module docstring).
 
-    Raises `InputError` naming the recording when fewer than 10 samples are valid or more than
-    95 % are invalid.
+    Raises `InputError` naming the recording when fewer than 10 samples are valid, more than
+    95 % are invalid, or its timestamps imply a sampling rate no eye tracker has
+    (`PLAUSIBLE_RATE_HZ`: the times are not in milliseconds).
     """
     if len(rec) == 0:
         raise InputError(rec.path, "no usable gaze: the recording has no samples")
+    rate = implied_rate_hz(rec.t_ms)
+    low, high = PLAUSIBLE_RATE_HZ
+    if rate is not None and not low <= rate <= high:
+        raise InputError(
+            rec.path,
+            f"the timestamps imply a {rate:.3g} Hz eye tracker (eye trackers sample at "
+            f"{low:g}-{high:g} Hz): they are not in milliseconds",
+        )
     clean = clean_gaze(rec, settings)
     n = len(clean.t_ms)
     n_valid = int(clean.raw_valid.sum())
@@ -605,6 +629,9 @@ def process_gaze_recording(
         "n_blinks": clean.n_blinks,
         "sorted_timestamps": bool(rec.sorted_timestamps),
         "dropped_duplicates": int(rec.dropped_duplicates),
+        "fixations_without_position": int((~_placed(events.fixations)).sum()),
+        "time_unit": rec.time_unit,
+        "time_unit_inferred": bool(rec.time_unit_inferred),
     }
     return EyeFeatures(
         series=series,

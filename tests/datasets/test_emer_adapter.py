@@ -118,3 +118,33 @@ def test_header_aliases_and_unknown_columns(emer_copy):
     samples, skips = adapter.scan()
     assert not skips and "er7" in samples[0].labels and "fer_intensity" in samples[0].labels
     assert adapter.unknown_columns == ["Comment"]
+
+
+def test_split_file_in_latin1_is_read_and_its_encoding_noted(emer_copy):
+    split = emer_copy / "Labels/emer_set.txt"
+    text = split.read_text(encoding="utf-8")
+    split.write_bytes(("# séance du 3 février\n" + text).encode("latin-1"))
+    adapter = EmerAdapter(emer_copy)
+    samples, skips = adapter.scan()
+    assert not skips and len(samples) == len(EmerAdapter(emer_copy).read_split())
+    assert adapter.notes == ["Labels/emer_set.txt: not UTF-8; read as cp1252"]
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "utf-16"])
+def test_split_file_in_unicode_encodings_needs_no_note(emer_copy, encoding):
+    split = emer_copy / "Labels/emer_set.txt"
+    split.write_bytes(("# séance\n" + split.read_text(encoding="utf-8")).encode(encoding))
+    adapter = EmerAdapter(emer_copy)
+    assert len(adapter.read_split()) > 0
+    assert adapter.notes == []
+
+
+def test_csv_label_sheet_in_cp1252_is_read(emer_copy):
+    sheet = _sheet(emer_copy)
+    (emer_copy / "Labels/EMER_label.xlsx").unlink()
+    sheet["Remarque"] = "réussi"
+    sheet.to_csv(emer_copy / "Labels/EMER_label.csv", index=False, encoding="cp1252")
+    adapter = EmerAdapter(emer_copy)
+    samples, skips = adapter.scan()
+    assert not skips and adapter.unknown_columns == ["Remarque"]
+    assert adapter.notes == ["Labels/EMER_label.csv: not UTF-8; read as cp1252"]

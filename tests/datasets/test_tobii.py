@@ -239,3 +239,92 @@ def test_corrupt_workbook_is_an_input_error(tmp_path: Path) -> None:
     path.write_bytes(b"this is not a zip archive")
     with pytest.raises(InputError, match="broken.xlsx: cannot read the file"):
         read_tobii_export(path)
+
+
+# ---- time units: the sampling rate must be one an eye tracker has ---------------------------
+
+GAZE_HEADER = ["Gaze point X", "Gaze point Y", "Pupil diameter left"]
+
+
+def _timed_rows(step: float, n: int = 6) -> list[list[object]]:
+    return [[round(i * step, 3), 500 + i, 400, 3.0] for i in range(n)]
+
+
+def test_microseconds_under_a_millisecond_header_are_an_error(tmp_path: Path) -> None:
+    # 120 Hz in microseconds, labelled [ms]: read as written it is a 0.12 Hz, 11-hour recording
+    rows = [[round(i * 8333.333), 500, 400, 3.0] for i in range(5000)]
+    path = write_tsv(tmp_path / "P01.tsv", ["Recording timestamp [ms]", *GAZE_HEADER], rows)
+    with pytest.raises(InputError) as err:
+        read_tobii_export(path)
+    assert err.value.path == str(path)
+    message = err.value.problem
+    assert "'Recording timestamp [ms]' states milliseconds" in message
+    assert "0.12 Hz recording of 11.6 h" in message
+    assert "look like microseconds (120 Hz)" in message
+
+
+def test_milliseconds_under_a_microsecond_header_are_an_error(tmp_path: Path) -> None:
+    path = write_tsv(
+        tmp_path / "P02.tsv", ["Recording timestamp [μs]", *GAZE_HEADER], _timed_rows(8.333)
+    )
+    with pytest.raises(InputError, match=r"states microseconds.*look like milliseconds \(120 Hz\)"):
+        read_tobii_export(path)
+
+
+@pytest.mark.parametrize(
+    ("step", "unit", "t_ms"),
+    [(8.333, "ms", 8.333), (8333.0, "μs", 8.333), (1.0, "ms", 1.0), (40000.0, "μs", 40.0)],
+)
+def test_unit_of_a_bare_header_is_inferred_and_recorded(
+    tmp_path: Path, step: float, unit: str, t_ms: float
+) -> None:
+    path = write_tsv(
+        tmp_path / "bare.tsv", ["Recording timestamp", *GAZE_HEADER], _timed_rows(step)
+    )
+    rec = read_tobii_export(path)
+    assert rec.time_unit == unit and rec.time_unit_inferred
+    np.testing.assert_allclose(np.diff(rec.t_ms), t_ms, rtol=1e-3)
+    assert any(
+        "states no unit" in note and "inferred from the sample spacing" in note
+        for note in rec.notes
+    )
+
+
+def test_stated_unit_is_recorded_as_not_inferred(tmp_path: Path) -> None:
+    rec = read_tobii_export(write_tsv(tmp_path / "rec.tsv", PRO_LAB_HEADER, pro_lab_rows()))
+    assert rec.time_unit == "μs" and not rec.time_unit_inferred
+    assert not any("unit" in note for note in rec.notes)
+
+
+def test_bare_header_fitting_no_unit_is_an_error(tmp_path: Path) -> None:
+    # 200 units apart: 5 Hz if they are ms, 5000 Hz if they are μs
+    path = write_tsv(
+        tmp_path / "slow.tsv", ["RecordingTimestamp", *GAZE_HEADER], _timed_rows(200.0)
+    )
+    with pytest.raises(InputError, match=r"slow.tsv: column 'RecordingTimestamp' states no unit"):
+        read_tobii_export(path)
+
+
+# ---- text encodings --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be", "utf-8-sig", "cp1252"])
+def test_export_in_another_text_encoding_is_read(tmp_path: Path, encoding: str) -> None:
+    header = ["Recording timestamp [µs]", "Gaze point X", "Gaze point Y", "Pupil diameter left"]
+    header.append("Présentation")
+    rows = [[i * 8333, 500 + i, 400, 3.0, "é"] for i in range(4)]
+    text = "\n".join("\t".join(str(v) for v in r) for r in [header, *rows]) + "\n"
+    path = tmp_path / "rec.tsv"
+    path.write_bytes(text.encode(encoding))
+    rec = read_tobii_export(path)
+    np.testing.assert_allclose(rec.t_ms, [0, 8.333, 16.666, 24.999])
+    assert rec.unknown_columns == ("Présentation",)
+    if encoding != "utf-8-sig":
+        assert any(encoding.split("-le")[0].split("-be")[0] in note for note in rec.notes)
+
+
+def test_binary_file_names_the_problem(tmp_path: Path) -> None:
+    path = tmp_path / "rec.tsv"
+    path.write_bytes(b"Recording timestamp\tGaze\x00\x01\x02 point X\n0\t1\n")
+    with pytest.raises(InputError, match=r"rec.tsv: holds a NUL byte at offset 24"):
+        read_tobii_export(path)

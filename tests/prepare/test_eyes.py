@@ -275,3 +275,47 @@ def test_real_eyelink_recording_gives_a_plausible_fixation_count() -> None:
     ref_end = np.array([f[2] for f in reference])
     overlaps = (onsets[:, None] < ref_end[None, :]) & (offsets[:, None] > ref_start[None, :])
     assert overlaps.any(axis=1).mean() >= 0.9
+
+
+def test_fixation_without_a_position_is_left_off_the_map() -> None:
+    fixations = np.zeros(3, dtype=FIXATION_DTYPE)
+    fixations["x_norm"], fixations["y_norm"] = (0.25, np.nan, 0.1), (0.25, 0.0, np.nan)
+    fixations["duration_ms"] = (900.0, 500.0, 500.0)
+    density = fixation_map(fixations, EyeSettings())
+    np.testing.assert_array_equal(density, fixation_map(fixations[:1], EyeSettings()))
+    only_nan = fixation_map(fixations[1:], EyeSettings())
+    np.testing.assert_allclose(only_nan, 1 / (48 * 64))  # as without fixations
+
+
+def test_slow_tracker_with_lone_dropouts_gives_fixations_without_position() -> None:
+    # 12 Hz: a lone invalid sample spans 167 ms between valid ones, too long to fill, yet the
+    # gaze on both sides of it is still, so I-VT calls it a fixation sample with no gaze.
+    t = np.arange(60) * 1000 / 12
+    x, y = np.full(60, 960.0), np.full(60, 540.0)
+    x[[10, 30, 50]] = np.nan
+    features = process_gaze_recording(recording(t, x, y))
+    assert features.summary["fixations_without_position"] == 3
+    assert features.summary["n_fixations"] == 7
+    assert features.fixation_map.sum() == pytest.approx(1.0)
+    assert np.isfinite(features.fixation_map).all()
+
+
+@pytest.mark.parametrize(("step_ms", "rate"), [(8333.3, "0.12 Hz"), (0.1, "1e\\+04 Hz")])
+def test_implausible_sampling_rate_is_an_input_error(step_ms: float, rate: str) -> None:
+    t = np.arange(100) * step_ms
+    rec = recording(t, np.full(100, 960.0), np.full(100, 540.0), path="P03/rec.tsv")
+    with pytest.raises(
+        InputError, match=rf"P03/rec.tsv: the timestamps imply a {rate} eye tracker"
+    ):
+        process_gaze_recording(rec)
+
+
+def test_time_unit_reaches_the_summary(tmp_path: Path) -> None:
+    t, x, y = piecewise_gaze([(0, 0), (3, 3)], hold_ms=300)
+    lines = ["RecordingTimestamp\tGaze point X\tGaze point Y\tPupil diameter left"]
+    lines += [f"{t[i] * 1000:.0f}\t{x[i]:.2f}\t{y[i]:.2f}\t3.0" for i in range(len(t))]
+    path = tmp_path / "rec.tsv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    features = process_gaze_recording(read_tobii_export(path))
+    assert features.summary["time_unit"] == "μs" and features.summary["time_unit_inferred"]
+    assert features.summary["native_rate_hz"] == pytest.approx(120.0, rel=1e-3)

@@ -1,0 +1,274 @@
+"""Bad-input corpus: damaged copies of the miniatures, each run through the CLI in a subprocess.
+
+Every case asserts what the README promises for damaged input: the documented exit code (0 ok,
+1 a check failed, 2 bad input), the file and the problem named in the output, no Python
+traceback, nothing under ``--src`` changed, and no file at the pack's path unless the prepare
+succeeded and ``emobench verify`` passes on it.
+
+To add a case, append one `Case` to `CASES`: a name, the miniature it starts from, a function
+that damages a private copy of it in place, the extra CLI arguments, the exit code and the
+substrings the output must hold and must not hold (``{victim}`` stands for the sample the
+damage functions pick, `victim`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import openpyxl
+import pandas as pd
+import pytest
+
+CLI = [sys.executable, "-c", "from emobench.cli import app; app()"]
+EMER_SUBJECTS_KEPT = 2  # a small EMER: every sample of this many subjects
+EYE_DIR = "Data/eye_movement data"
+VIDEO_DIR = "Data/face video"
+
+
+@dataclass(frozen=True)
+class Case:
+    """One damaged input and what the CLI must do with it."""
+
+    name: str
+    dataset: str  # the miniature the private copy starts from
+    damage: Callable[[Path], None]  # edits the copy (the --src) in place
+    args: tuple[str, ...] = ()
+    exit_code: int = 0
+    expect: tuple[str, ...] = ()
+    forbid: tuple[str, ...] = ()  # substrings the output must not hold
+
+
+# ---- the damage --------------------------------------------------------------------------------
+
+
+def victim(root: Path) -> str:
+    """The sample a damage function picks: the first row of the dataset's sheet."""
+    if (root / "Labels/EMER_label.xlsx").is_file():
+        return str(pd.read_excel(root / "Labels/EMER_label.xlsx", dtype=str)["ID"].iloc[0])
+    sheet = next(root.glob("CASME2-coding-*.xlsx"))
+    first = pd.read_excel(sheet, dtype=str).iloc[0]
+    return f"sub{int(first['Subject']):02d}_{first['Filename']}"
+
+
+def _eye_export(root: Path) -> Path:
+    return root / EYE_DIR / f"{victim(root)}.tsv"
+
+
+def latin1_split_file(root: Path) -> None:
+    split = root / "Labels/emer_set.txt"
+    text = split.read_text(encoding="utf-8")
+    split.write_bytes(("# séance du 3 février, données réduites\n" + text).encode("latin-1"))
+
+
+def microseconds_under_ms_header(root: Path) -> None:
+    path = _eye_export(root)
+    table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    column = "Recording timestamp [ms]"
+    table[column] = (table[column].astype(float) * 1000).round().astype("int64").astype(str)
+    table.to_csv(path, sep="\t", index=False)
+
+
+def slow_export_with_lone_dropouts(root: Path) -> None:
+    """12 Hz (every 10th row of the 120 Hz export) with the gaze blanked on every 4th row: lone
+    samples too long to fill that I-VT still calls fixations, so fixations without a centroid."""
+    path = _eye_export(root)
+    table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    table = table.iloc[::10].reset_index(drop=True)
+    for i in range(3, len(table) - 1, 4):
+        table.loc[i, ["Gaze point X [DACS px]", "Gaze point Y [DACS px]"]] = ""
+    table.to_csv(path, sep="\t", index=False)
+
+
+def utf16_export(root: Path) -> None:
+    path = _eye_export(root)
+    path.write_bytes(path.read_text(encoding="utf-8").encode("utf-16"))
+
+
+def missing_video(root: Path) -> None:
+    (root / VIDEO_DIR / f"{victim(root)}.mp4").unlink()
+
+
+def empty_video(root: Path) -> None:
+    (root / VIDEO_DIR / f"{victim(root)}.mp4").write_bytes(b"")
+
+
+def sheet_row_names_missing_subject_folder(root: Path) -> None:
+    sheet = next(root.glob("CASME2-coding-*.xlsx"))
+    book = openpyxl.load_workbook(sheet)
+    rows = book.worksheets[0]
+    headers = [cell.value for cell in rows[1]]
+    rows.cell(row=2, column=headers.index("Subject") + 1, value=99)
+    book.save(sheet)
+
+
+def remove_tree(root: Path) -> None:
+    shutil.rmtree(root)
+
+
+CLEAN = ("skipped",)  # a case that must prepare every sample
+
+CASES = [
+    Case("latin-1 split file", "emer", latin1_split_file, expect=("wrote",), forbid=CLEAN),
+    Case(
+        "microsecond timestamps under a [ms] header are a listed skip",
+        "emer",
+        microseconds_under_ms_header,
+        expect=(f"{EYE_DIR}/{{victim}}.tsv", "states milliseconds", "look like microseconds"),
+    ),
+    Case(
+        "microsecond timestamps under a [ms] header fail --strict",
+        "emer",
+        microseconds_under_ms_header,
+        args=("--strict",),
+        exit_code=2,
+        expect=(f"{EYE_DIR}/{{victim}}.tsv", "look like microseconds (120 Hz)"),
+    ),
+    Case(
+        "fixations without a centroid",
+        "emer",
+        slow_export_with_lone_dropouts,
+        expect=("wrote",),
+        forbid=CLEAN,
+    ),
+    Case("UTF-16 eye export", "emer", utf16_export, expect=("wrote",), forbid=CLEAN),
+    Case(
+        "missing video",
+        "emer",
+        missing_video,
+        expect=(f"{VIDEO_DIR}/{{victim}}.mp4", "face video not on disk"),
+    ),
+    Case(
+        "missing video fails --strict",
+        "emer",
+        missing_video,
+        args=("--strict",),
+        exit_code=2,
+        expect=(f"{VIDEO_DIR}/{{victim}}.mp4", "face video not on disk"),
+    ),
+    Case(
+        "empty video",
+        "emer",
+        empty_video,
+        expect=(f"{VIDEO_DIR}/{{victim}}.mp4", "cannot open video"),
+    ),
+    Case(
+        "sheet row names a subject folder that does not exist",
+        "casme2",
+        sheet_row_names_missing_subject_folder,
+        expect=("CASME2_RAW_selected/sub99/", "frame folder not on disk"),
+    ),
+    Case("--src does not exist", "emer", remove_tree, exit_code=2, expect=("folder not found",)),
+]
+
+
+# ---- the harness -------------------------------------------------------------------------------
+
+
+def _trim_emer(root: Path) -> None:
+    """Keep every sample of the first EMER_SUBJECTS_KEPT subjects of the sheet, drop the rest."""
+    sheet_path = root / "Labels/EMER_label.xlsx"
+    sheet = pd.read_excel(sheet_path, dtype=str)
+    kept_subjects = list(dict.fromkeys(sheet["Subject"]))[:EMER_SUBJECTS_KEPT]
+    sheet = sheet[sheet["Subject"].isin(kept_subjects)]
+    sheet.to_excel(sheet_path, index=False)
+    kept = set(sheet["ID"])
+    split = root / "Labels/emer_set.txt"
+    lines = split.read_text(encoding="utf-8").splitlines()
+    split.write_text(
+        "\n".join(line for line in lines if line.startswith("#") or line.split()[0] in kept) + "\n",
+        encoding="utf-8",
+    )
+    for folder in (VIDEO_DIR, EYE_DIR):
+        for path in (root / folder).iterdir():
+            if path.stem not in kept:
+                path.unlink()
+
+
+@pytest.fixture(scope="session")
+def templates(emer_raw, tmp_path_factory) -> Callable[[str], Path]:
+    """The undamaged source of each dataset, built once per session when a case needs it."""
+    from emobench.datasets.registry import write_miniature
+
+    built: dict[str, Path] = {}
+
+    def template(dataset: str) -> Path:
+        if dataset not in built:
+            root = tmp_path_factory.mktemp(f"bad-input-{dataset}") / "raw"
+            if dataset == "emer":
+                shutil.copytree(emer_raw, root)
+                _trim_emer(root)
+            else:
+                write_miniature(dataset, root, seed=0)
+            built[dataset] = root
+        return built[dataset]
+
+    return template
+
+
+def tree_digest(root: Path) -> str:
+    """sha256 over every path under ``root`` and every file's bytes ("" when it is absent)."""
+    if not root.exists():
+        return ""
+    h = hashlib.sha256()
+    for path in sorted(root.rglob("*")):
+        h.update(path.relative_to(root).as_posix().encode() + b"\0")
+        if path.is_file():
+            h.update(hashlib.sha256(path.read_bytes()).digest())
+    return h.hexdigest()
+
+
+def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """The CLI in a subprocess, run from ``cwd`` (not the checkout, whose ``emobench`` folder
+    ``python -c`` would import ahead of PYTHONPATH)."""
+    # Wide enough that rich neither wraps messages nor the skip table's cells.
+    env = {**os.environ, "COLUMNS": "400", "NO_COLOR": "1", "OMP_NUM_THREADS": "1"}
+    return subprocess.run(
+        [*CLI, *args], capture_output=True, text=True, env=env, timeout=600, cwd=cwd
+    )
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
+def test_bad_input(case: Case, templates, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    shutil.copytree(templates(case.dataset), src)
+    named = victim(src)
+    case.damage(src)
+    before = tree_digest(src)
+    pack = tmp_path / "packs" / f"{case.dataset}.h5"
+
+    prepare = ("prepare", case.dataset, "--src", str(src), "--out", str(pack), *case.args)
+    result = run_cli(*prepare, cwd=tmp_path)
+    output = result.stdout + result.stderr
+
+    assert "Traceback" not in output, output
+    assert result.returncode == case.exit_code, output
+    for text in case.expect:
+        assert text.format(victim=named) in output, output
+    for text in case.forbid:
+        assert text.format(victim=named) not in output, output
+    assert tree_digest(src) == before, "the prepare changed --src"
+    if result.returncode == 0:
+        verified = run_cli("verify", str(pack), cwd=tmp_path)
+        assert verified.returncode == 0, verified.stdout + verified.stderr
+        assert "Traceback" not in verified.stdout + verified.stderr
+    else:
+        assert not pack.exists(), f"a failed prepare left {pack}"
+
+
+def test_the_centroid_case_holds_fixations_without_centroid(templates, tmp_path: Path) -> None:
+    """The damage of "fixations without a centroid" does produce what the case is named for."""
+    from emobench.datasets.tobii import read_tobii_export
+    from emobench.prepare.eyes import process_gaze_recording
+
+    src = tmp_path / "src"
+    shutil.copytree(templates("emer"), src)
+    slow_export_with_lone_dropouts(src)
+    features = process_gaze_recording(read_tobii_export(_eye_export(src)))
+    assert features.summary["fixations_without_position"] > 0
