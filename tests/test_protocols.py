@@ -93,12 +93,22 @@ def test_invalid_protocol_files(tmp_path):
         load_protocol("p99")
 
 
-def test_every_protocol_declares_paper_mapping():
+def test_paper_mapping_is_read_from_the_file_and_unverified_by_default(tmp_path):
+    """Whether a protocol follows its paper is what its file says; a file that says nothing
+    is unverified, never verified; and a mapping that is not verified says why."""
     for p in all_protocols():
-        if p.task == "spotting":
-            assert p.paper_mapping == "not applicable"
-        else:
-            assert p.paper_mapping == "unverified" and "could not be read" in p.paper_note
+        assert p.paper_mapping in ("verified", "unverified", "not applicable"), p.name
+        if p.paper_mapping != "verified":
+            assert p.paper_note.strip(), f"{p.name}: paper_mapping {p.paper_mapping!r}, no note"
+    text = Path(load_protocol("p3").path).read_text(encoding="utf-8")
+    assert 'paper_mapping = "unverified"' in text
+    for folder, line in (("verified", 'paper_mapping = "verified"\n'), ("silent", "")):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "p3.toml").write_text(
+            text.replace('paper_mapping = "unverified"\n', line)
+        )
+    assert load_protocol(tmp_path / "verified" / "p3.toml").paper_mapping == "verified"
+    assert load_protocol(tmp_path / "silent" / "p3.toml").paper_mapping == "unverified"
 
 
 def _listed(raw: Path, dataset: str) -> dict[tuple[str, int], set[str]]:

@@ -27,7 +27,13 @@ def test_prototypes_cover_the_seven_emotions_with_known_action_units() -> None:
     assert EMOTION_AUS["Neutral"] == {}
     for aus in EMOTION_AUS.values():
         assert set(aus) <= set(AU_NAMES)
-        assert all(0.0 < v <= 1.0 for v in aus.values())
+    # each prototype is at full intensity (its strongest unit at 1), and no two emotions
+    # draw the same set of units, so every pair of faces differs in which units move
+    assert {e: max(aus.values()) for e, aus in EMOTION_AUS.items() if aus} == {
+        e: 1.0 for e in EMOTIONS if e != "Neutral"
+    }
+    unit_sets = [frozenset(aus) for aus in EMOTION_AUS.values()]
+    assert len(set(unit_sets)) == len(unit_sets)
     assert set(EMOTION_AUS["Happiness"]) == {"AU6", "AU12"}
     assert set(EMOTION_AUS["Surprise"]) == {"AU1", "AU2", "AU5", "AU26"}
 
