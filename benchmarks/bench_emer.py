@@ -19,7 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-from side_by_side import Row, best_of, loader_vs_training, report
+from side_by_side import Row, best_of, loader_vs_training, report, verified_first_read
 
 from emobench.datasets.emer import EmerAdapter
 from emobench.miniature import miniature_raw
@@ -105,6 +105,7 @@ def main() -> None:
 
         # 3. loader vs training ---------------------------------------------------------------
         rows.append(loader_vs_training(pack, "p3", "emert", args.config, args.repeats))
+        rows.append(verified_first_read(pack, ("face", "eye", "gaze"), args.repeats))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

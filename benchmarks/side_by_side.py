@@ -12,7 +12,9 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from emobench.engine import FeatureScaler, PackDataset, model_spec, to_model_inputs
+from emobench.engine import PackDataset, model_spec, to_model_inputs
+from emobench.engine.data import fit_scalers
+from emobench.modalities import get_modality
 from emobench.models.registry import create_model, get_model_entry
 from emobench.pack import Pack
 from emobench.protocols import load_protocol
@@ -61,11 +63,9 @@ def loader_vs_training(
     by_pos = dict(zip(positions.tolist(), targets.tolist(), strict=True))
     t = np.array([by_pos[int(p)] for p in fold.train])
     inputs = get_model_entry(model_name).inputs
-    scaler = (
-        FeatureScaler.fit(pack.file()["eye/windows"][()][fold.train]) if "eye" in inputs else None
-    )
-    model = create_model(model_name, model_spec(protocol, pack, config, None))
-    dataset = PackDataset(pack, fold.train, inputs, t, None, scaler)
+    scalers = fit_scalers(pack, inputs, fold.train)
+    model = create_model(model_name, model_spec(protocol, pack, config, None, inputs))
+    dataset = PackDataset(pack, fold.train, inputs, t, None, scalers)
     loader = DataLoader(
         dataset,
         batch_size=model.train_config.batch_size,
@@ -97,6 +97,33 @@ def loader_vs_training(
         len(dataset) / t_train,
         "samples/s",
         10.0,
+    )
+
+
+def verified_first_read(pack: Pack, inputs: tuple[str, ...], repeats: int) -> Row:
+    """The first pass of the engine's loader over every sample (each array checked against
+    its stored sha256 as it is read) against reading the same arrays unchecked."""
+    positions = np.arange(len(pack))
+    targets = np.zeros(len(pack), dtype=np.int64)
+    keys = [get_modality(i).key for i in inputs]
+
+    def checked() -> None:
+        dataset = PackDataset(pack, positions, inputs, targets)  # a fresh cache: every read checked
+        for i in range(len(dataset)):
+            dataset[i]
+
+    def unchecked() -> None:
+        for p in positions:
+            for key in keys:
+                pack.get(key, int(p))
+
+    return Row(
+        f"loader's first, sha256-checked pass vs unchecked reads ({'+'.join(inputs)})",
+        len(pack) / best_of(repeats, checked),
+        len(pack) / best_of(repeats, unchecked),
+        "samples/s",
+        0.5,
+        informational=True,
     )
 
 

@@ -277,18 +277,21 @@ def verify(pack: Annotated[Path, typer.Argument(help="Pack file to re-hash.")]) 
 # ---------------------------------------------------------------------------------------------
 @protocols_app.command("list")
 def protocols_list() -> None:
-    """List every protocol with its version, task and label.
+    """List every protocol (name@version) with its dataset, task, label and primary metric.
 
     Example: [bold]emobench protocols list[/]
     """
     from emobench.protocols import all_protocols
 
     with friendly_errors():
-        table = Table()
-        for column in ("name", "version", "dataset", "task", "label", "primary", "title"):
-            table.add_column(column)
+        table = Table(box=None, header_style="bold")
+        for column in ("protocol", "dataset", "task", "label", "primary"):
+            # names are never cut (80 columns): only a multilabel list wraps; titles are in
+            # `emobench protocols show`
+            table.add_column(column, no_wrap=column != "label", overflow="fold")
         for p in all_protocols():
-            table.add_row(p.name, str(p.version), p.dataset, p.task, p.label, p.primary, p.title)
+            label = p.label if isinstance(p.label, str) else ", ".join(p.label)
+            table.add_row(p.id, p.dataset, p.task, label, p.primary)
     out.print(table)
 
 
@@ -344,7 +347,7 @@ def models(
         return
     table = Table()
     for column in ("model", "inputs", "tasks", "summary"):
-        table.add_column(column)
+        table.add_column(column, no_wrap=column == "model", overflow="fold")
     for name in model_names():
         e = get_model_entry(name)
         table.add_row(name, ", ".join(e.inputs) or "—", ", ".join(e.tasks), e.summary)

@@ -43,6 +43,27 @@ class Case:
     exit_code: int = 0
     expect: tuple[str, ...] = ()
     forbid: tuple[str, ...] = ()  # substrings the output must not hold
+    out: Callable[[Path], Path] | None = None  # builds the --out path in the test's folder
+
+
+def out_is_a_directory(base: Path) -> Path:
+    (base / "packs").mkdir()
+    return base / "packs"
+
+
+def out_below_a_file(base: Path) -> Path:
+    (base / "afile").write_text("not a folder")
+    return base / "afile" / "x.h5"
+
+
+def no_damage(root: Path) -> None:
+    return None
+
+
+def cut_video_in_half(root: Path) -> None:
+    path = root / VIDEO_DIR / f"{victim(root)}.mp4"
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
 
 
 # ---- the damage --------------------------------------------------------------------------------
@@ -120,7 +141,12 @@ CASES = [
         "microsecond timestamps under a [ms] header are a listed skip",
         "emer",
         microseconds_under_ms_header,
-        expect=(f"{EYE_DIR}/{{victim}}.tsv", "states milliseconds", "look like microseconds"),
+        expect=(
+            f"{EYE_DIR}/{{victim}}.tsv",
+            "Recording timestamp [ms]",  # shown as written: rich markup does not eat [ms]
+            "states milliseconds",
+            "look like microseconds",
+        ),
     ),
     Case(
         "microsecond timestamps under a [ms] header fail --strict",
@@ -165,6 +191,39 @@ CASES = [
         expect=("CASME2_RAW_selected/sub99/", "frame folder not on disk"),
     ),
     Case("--src does not exist", "emer", remove_tree, exit_code=2, expect=("folder not found",)),
+    Case(
+        "--out is a directory (refused before the work)",
+        "emer",
+        no_damage,
+        exit_code=2,
+        expect=("--out is a directory",),
+        out=out_is_a_directory,
+    ),
+    Case(
+        "--out below a file",
+        "emer",
+        no_damage,
+        exit_code=2,
+        expect=("afile is a file, not a folder",),
+        out=out_below_a_file,
+    ),
+    Case("--size 0", "emer", no_damage, ("--size", "0"), 2, ("--size must be at least 8",)),
+    Case("--frames 0", "emer", no_damage, ("--frames", "0"), 2, ("--frames must be at least 1",)),
+    Case("--compression zstd", "emer", no_damage, ("--compression", "zstd"), 2, ("zstd",)),
+    Case(
+        "--columns for an adapter without columns",
+        "emer",
+        no_damage,
+        ("--columns", "true_emotion=Context"),
+        2,
+        ("does not accept --columns",),
+    ),
+    Case(
+        "a video cut to half its bytes is a listed skip",
+        "emer",
+        cut_video_in_half,
+        expect=(f"{VIDEO_DIR}/{{victim}}.mp4",),
+    ),
 ]
 
 
@@ -241,7 +300,7 @@ def test_bad_input(case: Case, templates, tmp_path: Path) -> None:
     named = victim(src)
     case.damage(src)
     before = tree_digest(src)
-    pack = tmp_path / "packs" / f"{case.dataset}.h5"
+    pack = case.out(tmp_path) if case.out else tmp_path / "packs" / f"{case.dataset}.h5"
 
     prepare = ("prepare", case.dataset, "--src", str(src), "--out", str(pack), *case.args)
     result = run_cli(*prepare, cwd=tmp_path)
@@ -259,7 +318,7 @@ def test_bad_input(case: Case, templates, tmp_path: Path) -> None:
         assert verified.returncode == 0, verified.stdout + verified.stderr
         assert "Traceback" not in verified.stdout + verified.stderr
     else:
-        assert not pack.exists(), f"a failed prepare left {pack}"
+        assert not pack.is_file(), f"a failed prepare left {pack}"
 
 
 def test_the_centroid_case_holds_fixations_without_centroid(templates, tmp_path: Path) -> None:
@@ -272,3 +331,117 @@ def test_the_centroid_case_holds_fixations_without_centroid(templates, tmp_path:
     slow_export_with_lone_dropouts(src)
     features = process_gaze_recording(read_tobii_export(_eye_export(src)))
     assert features.summary["fixations_without_position"] > 0
+
+
+# ---- damaged packs and bad options after prepare -----------------------------------------------
+
+
+def _flip_array_byte(pack: Path) -> None:
+    import h5py
+
+    with h5py.File(pack, "r+") as f:
+        f["eye/windows"][3, 0, 0] += 1.0
+
+
+def _break_steps(pack: Path) -> None:
+    import h5py
+
+    with h5py.File(pack, "r+") as f:
+        f.attrs["steps"] = "{not json"
+
+
+@pytest.mark.parametrize(
+    ("name", "damage", "args", "exit_code", "expect"),
+    [
+        (
+            "evaluate --folds a",
+            None,
+            ("evaluate", "--protocol", "p3", "--folds", "a"),
+            2,
+            ("--folds 'a'",),
+        ),
+        (
+            "evaluate --epochs 0",
+            None,
+            ("evaluate", "--protocol", "p3", "--epochs", "0"),
+            2,
+            ("--epochs",),
+        ),
+        (
+            "evaluate on a pack with a changed array",
+            _flip_array_byte,
+            (
+                "evaluate",
+                "--protocol",
+                "p3",
+                "--model",
+                "eye-only",
+                "--folds",
+                "1",
+                "--epochs",
+                "1",
+            ),
+            2,
+            ("does not match its sha256",),
+        ),
+        (
+            "info on a pack whose steps are broken JSON",
+            _break_steps,
+            ("info",),
+            2,
+            ("'steps' attribute is not valid JSON",),
+        ),
+        (
+            "verify on a pack whose steps are broken JSON",
+            _break_steps,
+            ("verify",),
+            1,
+            ("'steps' attribute is not valid JSON",),
+        ),
+        (
+            "verify on a pack with a changed array",
+            _flip_array_byte,
+            ("verify",),
+            1,
+            ("eye/windows sample", "sha256 mismatch"),
+        ),
+    ],
+    ids=lambda v: v if isinstance(v, str) else "",
+)
+def test_bad_pack_or_option(name, damage, args, exit_code, expect, emer_pack, tmp_path):
+    """A damaged pack or a meaningless option: the documented exit code, the file and the
+    problem named, no traceback, and no results file for a run that was refused."""
+    pack = tmp_path / "emer.h5"
+    shutil.copy(emer_pack, pack)
+    if damage is not None:
+        damage(pack)
+    command, *rest = args
+    where = [str(pack)] if command in ("info", "verify") else ["--pack", str(pack)]
+    results = ["--results", str(tmp_path / "results")] if command == "evaluate" else []
+    result = run_cli(command, *where, *rest, *results, cwd=tmp_path)
+    output = result.stdout + result.stderr
+    assert "Traceback" not in output, output
+    assert result.returncode == exit_code, output
+    for text in expect:
+        assert text in output, output
+    assert not list((tmp_path / "results").rglob("*.json"))
+
+
+def test_a_second_prepare_to_an_out_in_use_is_refused(templates, tmp_path: Path) -> None:
+    """While one prepare writes a pack (its lock is held), a second one to the same --out is
+    refused with a message, and the first one's pack is the one that lands."""
+    import numpy as np
+
+    from emobench.pack import Pack, PackWriter
+
+    out = tmp_path / "packs" / "emer.h5"
+    first = PackWriter(out, dataset="emer", variant="first", source_digest="", steps={})
+    result = run_cli(
+        "prepare", "emer", "--src", str(templates("emer")), "--out", str(out), cwd=tmp_path
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 2 and "Traceback" not in output, output
+    assert "another prepare" in output and "is writing this pack" in output, output
+    first.add({"id": "a", "subject": "1"}, {"g/x": np.zeros(2)})
+    first.finish()
+    assert Pack(out).attrs["variant"] == "first" and Pack(out).verify() == []

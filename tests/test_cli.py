@@ -31,6 +31,11 @@ def test_prepare_info_verify(emer_raw, tmp_path):
     scanned, _ = get_adapter("emer")(emer_raw).scan()
     assert data["dataset"] == "emer" and data["n_samples"] == len(scanned) > 0
     assert set(data["folds"]) == {"1", "2", "3", "4", "5"}
+    # label counts (under pandas 3 string columns have dtype str, and were not counted)
+    er7 = [s.labels["er7"] for s in scanned]
+    assert data["labels"]["er7"] == {c: er7.count(c) for c in sorted(set(er7))}
+    assert "eye_time_unit" not in data["labels"]  # a step's manifest column is not a label
+    assert data["steps"]["frames"]["frames"] == 8 and "eyes" in data["steps"]
     assert run("verify", pack).exit_code == 0
     import h5py
 

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from emobench.modalities import Modality, get_modality
+from emobench.modalities import MODALITIES, Modality, get_modality
 from emobench.models.registry import ModelSpec
 from emobench.pack import Pack
 from emobench.protocols import Protocol
@@ -141,8 +141,6 @@ def model_spec(
 
     ``shapes`` holds the per-sample shape of every registered input the pack stores;
     ``frame_size`` is the stored side of its pictures (those of ``inputs`` first)."""
-    from emobench.modalities import MODALITIES
-
     stored = {n: m for n, m in MODALITIES.items() if m.key in pack.keys}
     shapes = {n: pack.item_shape(m.key) for n, m in stored.items()}
     visual = [n for n in inputs if n in stored and stored[n].is_visual] + [

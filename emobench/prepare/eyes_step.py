@@ -80,5 +80,13 @@ class EyesStep(PrepareStep):
                 "eye/windows": eye.windows,
                 "eye/gaze": eye.gaze,
                 "eye/fixation_map": eye.fixation_map,
-            }
+            },
+            # the per-sample manifest of this step: how the export's time was read, and
+            # what had to be left out of the fixation map
+            row={
+                "eye_time_unit": eye.summary["time_unit"],
+                "eye_time_unit_inferred": int(eye.summary["time_unit_inferred"]),
+                "eye_fixations_without_position": eye.summary["fixations_without_position"],
+                "eye_notes": "; ".join(recording.notes),
+            },
         )
