@@ -19,7 +19,7 @@ import pandas as pd
 from emobench.errors import EmobenchError, ProtocolError
 from emobench.pack import Pack
 
-if TYPE_CHECKING:  # protocols pull in scikit-learn: imported where needed, so `verify` is quick
+if TYPE_CHECKING:  # protocols pull in scikit-learn: imported by the functions that need them
     from emobench.protocols import Protocol
 
 Progress = Callable[[int, int, str], None]
@@ -100,12 +100,17 @@ def miniature_pack_for(
     return miniature_pack(dataset, progress_synth, progress_prepare, **options)
 
 
-def info(pack: str | Path | None = None, *, notice: Notice = _quiet) -> dict[str, Any]:
+def info(
+    pack: str | Path | None = None,
+    *,
+    notice: Notice = _quiet,
+    progress_prepare: Progress | None = None,
+) -> dict[str, Any]:
     """Schema, sample and label counts, presence, folds and digest of a pack (default: the
-    EMER miniature)."""
+    EMER miniature, prepared on first use)."""
     if pack is None:
         notice(miniature_notice("pack", "emer"))
-        pack = miniature_pack_for("emer")
+        pack = miniature_pack_for("emer", progress_prepare=progress_prepare)
     p = Pack(pack)
     data = p.info()
     samples = p.samples
@@ -150,7 +155,11 @@ def _verify(path: str, progress: Progress | None = None) -> Verification:
         p = Pack(path)
     except PackError as err:  # the file exists: damaged, foreign or of another schema
         return Verification(0, "", [str(err)])
-    return Verification(len(p), p.digest, p.verify(progress))
+    try:
+        problems = p.verify(progress)
+    except Exception as err:  # a structure damaged in a way verify did not foresee
+        problems = [f"{path}: unreadable ({type(err).__name__}: {err})"]
+    return Verification(len(p), p.digest, problems)
 
 
 def open_checked(pack: str | Path) -> Pack:

@@ -117,10 +117,10 @@ def synth(
 
     Example: [bold]emobench synth emer --out raw/emer[/]
     """
-    from emobench.datasets.registry import write_miniature
+    from emobench import api
 
     with friendly_errors(), progress_bar(f"synth {dataset}") as update:
-        summary = write_miniature(dataset, out_dir, seed=seed, progress=update)
+        summary = api.synth(dataset, out_dir, seed=seed, progress=update)
     out.print(
         f"wrote the {dataset} miniature to {out_dir}: "
         + ", ".join(f"{k}={v}" for k, v in summary.items() if not isinstance(v, (list, dict)))
@@ -214,7 +214,7 @@ def info(
     from emobench import api
 
     with friendly_errors(), progress_bar("preparing pack") as update:
-        data = api.info(pack, notice=notice) if pack else _info_of_miniature(update)
+        data = api.info(pack, notice=notice, progress_prepare=update)
     if as_json:
         out.print_json(json.dumps(data, default=str))
         return
@@ -239,13 +239,6 @@ def info(
         put(f"{len(data['skipped'])} sample(s) were skipped at prepare time")
     for reason, count in data["excluded"].items():
         put(f"excluded by the release's own rules: {count} × {reason}")
-
-
-def _info_of_miniature(update) -> dict:
-    from emobench import api
-
-    _say_miniature("pack")
-    return api.info(api.miniature_pack_for("emer", progress_prepare=update))
 
 
 def _plain(text: str) -> None:
@@ -545,8 +538,12 @@ def leaderboard(
 
     with friendly_errors():
         text = api.leaderboard(protocol, fmt=fmt, results=results)
+        if output:
+            try:
+                output.write_text(text, encoding="utf-8")
+            except OSError as err:
+                raise EmobenchError(f"{output}: cannot write the leaderboard ({err})") from err
     if output:
-        output.write_text(text, encoding="utf-8")
         _plain(f"wrote {output}")
     else:
         sys.stdout.write(text)

@@ -9,12 +9,14 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from emobench import __version__
 from emobench.datasets.registry import write_miniature
 from emobench.errors import PackError
 from emobench.pack import Pack
-from emobench.prepare.pipeline import default_frames, prepare_dataset
+from emobench.prepare.pipeline import option_key, prepare_dataset, step_settings
+from emobench.prepare.step import option_fields, ordered_steps
 
 MINIATURE_SEED = 0
 # Bumped whenever a synth world changes what it draws, so that a cached miniature from an
@@ -51,19 +53,14 @@ def miniature_pack(
     dataset: str,
     progress_synth: Callable[[int, int], None] | None = None,
     progress_prepare: Callable[[int, int, str], None] | None = None,
-    *,
-    apex: str = "annotated",
-    frames: int | None = None,
-    stride: int = 0,
+    **options: Any,
 ) -> Path:
-    """The prepared miniature pack (default prepare settings, the given apex strategy for
-    onset/apex/offset-coded datasets), built on first use. ``frames`` (default: the dataset's
-    ``default_frames``) and ``stride`` choose another frame sampling, e.g. a protocol's."""
-    frames = frames or default_frames(dataset)
-    suffix = "" if apex == "annotated" else f"-apex-{apex}"
-    if frames != default_frames(dataset) or stride:
-        suffix += f"-{frames}x{stride}" if stride else f"-{frames}f"
-    path = miniature_dir(dataset) / f"{dataset}{suffix}.h5"
+    """The prepared miniature pack, built on first use. ``options`` are prepare-step options
+    by key (``frames=32, stride=2``, ``apex="motion"``; ``None`` = not given), as
+    ``emobench prepare`` takes them; each combination of settings that differs from the
+    defaults is cached under its own name (e.g. ``dfew-frames=32-stride=2.h5``)."""
+    given = {k: v for k, v in options.items() if v is not None}
+    path = miniature_dir(dataset) / f"{dataset}{_suffix(dataset, given)}.h5"
     if path.exists():
         try:
             Pack(path)
@@ -71,6 +68,19 @@ def miniature_pack(
         except PackError:
             path.unlink()
     raw = miniature_raw(dataset, progress_synth)
-    options = {"apex": apex, "frames": frames, "stride": stride or None}
-    prepare_dataset(dataset, raw, path, options=options, miniature=True, progress=progress_prepare)
+    prepare_dataset(dataset, raw, path, options=given, miniature=True, progress=progress_prepare)
     return path
+
+
+def _suffix(dataset: str, given: dict[str, Any]) -> str:
+    """``-option=value`` for every given option that differs from what ``emobench prepare``
+    would use for this dataset without it (the default of the first step, in run order, that
+    reads the option)."""
+    defaults = step_settings(dataset)
+    default_of: dict[str, Any] = {}
+    for step in ordered_steps():
+        for f in option_fields(step.settings):
+            default_of.setdefault(option_key(f), getattr(defaults[step.name], f.name))
+    return "".join(
+        f"-{key}={value}" for key, value in sorted(given.items()) if default_of.get(key) != value
+    )

@@ -64,6 +64,11 @@ class Modality:
         return self.key.split("/", 1)[0]
 
     @property
+    def is_clip(self) -> bool:
+        """A clip of frames (its frame count and sampling must match the protocol's)."""
+        return self.kind == "frames"
+
+    @property
     def is_visual(self) -> bool:
         """Stored as uint8 pictures (frames or one image)."""
         return self.kind in ("frames", "image")

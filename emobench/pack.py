@@ -11,7 +11,8 @@ Layout::
                             modality, e.g. a visible image without its thermal pair)
     /<group>/<array>        the present rows' arrays: fixed-shape ones stacked (P, ...), ragged
                             ones concatenated along axis 0 with ``<array>.offsets`` (P + 1,)
-                            beside them; chunked so that one sample's slice is one chunk
+                            beside them; fixed-shape arrays are chunked one sample per
+                            chunk, ragged ones in chunks of their first sample's length
     /hashes/<group>:<array>   (N,) sha256 of every sample's slice (dtype, shape and bytes);
                             "" for a row that lacks the group
 
@@ -93,56 +94,52 @@ def check_writable(path: Path) -> None:
 
 
 class PackLock:
-    """``<pack>.lock``, created exclusively and holding the writer's pid: a second prepare to
-    the same pack is refused while the first runs; a lock left by a process that no longer
-    exists (killed) is taken over."""
+    """``<pack>.lock``, held with an exclusive ``flock`` for as long as one prepare writes the
+    pack and holding its pid (for the message): a second prepare to the same pack is refused
+    while the first runs. The kernel drops the flock when its process dies, so a lock file
+    left by a killed prepare is simply taken over; after taking the flock the file is checked
+    to be the one at the path (another process may have replaced it meanwhile)."""
 
     def __init__(self, path: Path):
         self.path = lock_path(path)
-        self.held = False
+        self._fd: int | None = None
 
     def acquire(self) -> None:
-        for _ in range(2):
+        import fcntl
+
+        for _ in range(10):
             try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                owner = self._owner()
-                if owner is not None and _alive(owner):
-                    raise PackError(
-                        f"{self.path.with_suffix('')}: another prepare (pid {owner}) is writing "
-                        f"this pack; wait for it to finish, or delete {self.path} if that "
-                        "process is gone"
-                    ) from None
-                self.path.unlink(missing_ok=True)  # stale: its writer was killed
-                continue
+                fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o644)
             except OSError as err:
                 raise PackError(f"{self.path}: cannot create the lock file ({err})") from err
-            with os.fdopen(fd, "w") as f:
-                f.write(str(os.getpid()))
-            self.held = True
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                owner = os.read(fd, 32).decode(errors="replace").strip() or "?"
+                os.close(fd)
+                raise PackError(
+                    f"{self.path.with_suffix('')}: another prepare (pid {owner}) is writing "
+                    "this pack; wait for it to finish"
+                ) from None
+            try:
+                same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
+            except FileNotFoundError:
+                same = False
+            if not same:  # released and removed by its last holder meanwhile: try again
+                os.close(fd)
+                continue
+            os.ftruncate(fd, 0)
+            os.write(fd, str(os.getpid()).encode())
+            self._fd = fd
             return
         raise PackError(f"{self.path}: could not take the lock")
 
-    def _owner(self) -> int | None:
-        try:
-            return int(self.path.read_text().strip() or "0") or None
-        except (OSError, ValueError):
-            return None
-
     def release(self) -> None:
-        if self.held and self._owner() == os.getpid():
-            self.path.unlink(missing_ok=True)
-        self.held = False
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        if self._fd is None:
+            return
+        self.path.unlink(missing_ok=True)  # while still holding it: no one reuses this inode
+        os.close(self._fd)
+        self._fd = None
 
 
 class PackWriter:
@@ -220,7 +217,7 @@ class PackWriter:
             by_group.setdefault(group_of(key), set()).add(key)
         for group, keys in by_group.items():
             known = {k for k in self._hashes if group_of(k) == group}
-            if known and any(self._present[group]) and keys != known:
+            if known and keys != known:
                 raise PackError(
                     f"sample {row.get('id')!r} has {group} arrays {sorted(keys)}, earlier "
                     f"samples had {sorted(known)}"

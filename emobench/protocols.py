@@ -100,11 +100,23 @@ class Protocol:
         return self.task_spec.targets(self, samples)
 
     def aux_targets(self, samples: pd.DataFrame) -> np.ndarray | None:
-        """Class indices of the auxiliary label (e.g. the displayed expression) per row."""
+        """Class indices of the auxiliary label (e.g. the displayed expression), one per row
+        of the sample table; a row that has the protocol's label but lacks the auxiliary one
+        is an error (a model's second head trains on every training row)."""
         if not self.aux_label:
             return None
-        _, values = class_targets(self, samples, self.aux_label, self.aux_classes)
-        return values
+        aux_positions, values = class_targets(self, samples, self.aux_label, self.aux_classes)
+        labelled, _ = self.targets(samples)
+        lacking = np.setdiff1d(labelled, aux_positions)
+        if len(lacking):
+            ids = samples["id"].astype(str).to_numpy()[lacking[:5]].tolist()
+            raise ProtocolError(
+                f"protocol {self.id}: {len(lacking)} sample(s) with a {self.label!r} label lack "
+                f"the auxiliary label {self.aux_label!r} (e.g. {ids})"
+            )
+        full = np.full(len(samples), -1, dtype=np.int64)
+        full[aux_positions] = values
+        return full
 
     # ---- folds --------------------------------------------------------------------------
     def folds(self, samples: pd.DataFrame, positions: np.ndarray) -> list[Fold]:
@@ -205,7 +217,7 @@ def _check_disjoint(protocol, fold, subjects, train, validation, test) -> None:
 
 
 # ---- loading and validation -------------------------------------------------------------
-_REQUIRED = ("name", "version", "dataset", "task", "label", "inputs", "split", "metrics")
+_REQUIRED = ("name", "version", "dataset", "task", "label", "split", "metrics")
 
 
 def load_protocol(name_or_path: str | Path) -> Protocol:
@@ -231,7 +243,11 @@ def _build(path: Path, data: dict[str, Any]) -> Protocol:
     metrics = data["metrics"]
     task = data["task"]
     label = data["label"]
-    inputs = tuple(data["inputs"])
+    train_inputs = tuple(data.get("train_inputs", ()))
+    test_inputs = tuple(data.get("test_inputs", ()))
+    if "inputs" not in data and not (train_inputs and test_inputs):
+        raise ProtocolError(f"{path}: give inputs, or train_inputs and test_inputs")
+    inputs = tuple(data.get("inputs", dict.fromkeys(train_inputs + test_inputs)))
     protocol = Protocol(
         name=data["name"],
         version=int(data["version"]),
@@ -242,8 +258,8 @@ def _build(path: Path, data: dict[str, Any]) -> Protocol:
         label=label if isinstance(label, str) else tuple(label),
         classes=tuple(data.get("classes", label if isinstance(label, list) else ())),
         inputs=inputs,
-        train_inputs=tuple(data.get("train_inputs", ())),
-        test_inputs=tuple(data.get("test_inputs", ())),
+        train_inputs=train_inputs,
+        test_inputs=test_inputs,
         split=dict(data["split"]),
         validation=dict(data.get("validation", {})),
         sampling=dict(data.get("sampling", {})),
@@ -272,7 +288,7 @@ def validate(p: Protocol) -> list[str]:
         return [*problems, f"task {p.task!r} is not one of {TASKS.names()}"]
     task = get_task(p.task)
     problems += task.validate(p)
-    if task.evaluator == "trained" and p.split.get("scheme") == "none":
+    if task.trains_models and p.split.get("scheme") == "none":
         problems.append("a protocol that trains models needs a split scheme other than 'none'")
     for m in p.metrics:
         if m not in METRICS:

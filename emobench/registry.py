@@ -1,10 +1,11 @@
 """One registry mechanism for every concept emobench names (DESIGN §2).
 
-Datasets, synth worlds, prepare steps, modalities, tasks, metrics, models and apex strategies
-are each a :class:`Registry`: entries are added by a decorator (or a direct call) in the
-module that defines them, and the registry finds those modules itself by importing every
-module of its package on first lookup, so adding an entry is adding a file — no hand-kept list
-of modules to extend.
+Datasets, synth worlds, prepare steps, apex strategies, modalities, models, evaluators, tasks
+and metrics are each a :class:`Registry`: entries are added by a decorator (or a direct call)
+in the module that defines them. A registry with packages finds those modules itself by
+importing every module of its packages on first lookup, so adding an entry is adding a file —
+no hand-kept list of modules to extend. Tasks and metrics have no packages: they are declared
+in ``tasks.py`` and ``metrics.py``, which every track shares.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class Registry(Generic[T]):
         self.error = error
         self._entries: dict[str, T] = {}
         self._discovered = False
+        self._discovering = False
 
     def register(self, name: str, obj: T | None = None) -> Any:
         """``@registry.register("name")`` on a class or function, or
@@ -53,13 +55,17 @@ class Registry(Generic[T]):
 
     def discover(self) -> None:
         """Import every module of the registry's packages (their decorators run)."""
-        if self._discovered:
-            return
-        self._discovered = True
-        for package in self.packages:
-            root = importlib.import_module(package)
-            for info in pkgutil.walk_packages(root.__path__, prefix=f"{package}."):
-                importlib.import_module(info.name)
+        if self._discovered or self._discovering:
+            return  # done, or under way (a module being imported looked the registry up)
+        self._discovering = True
+        try:
+            for package in self.packages:
+                root = importlib.import_module(package)
+                for info in pkgutil.walk_packages(root.__path__, prefix=f"{package}."):
+                    importlib.import_module(info.name)
+            self._discovered = True  # only once every module imported
+        finally:
+            self._discovering = False
 
     def get(self, name: str) -> T:
         self.discover()

@@ -47,6 +47,8 @@ class Task:
 
     name: str = ""
     evaluator: str = "trained"
+    trains_models: bool = True  # models are trained for it (a head, a loss): not spotting
+    predicts_classes: bool = False  # one class per sample (linear probes score classes)
 
     # ---- protocol side ------------------------------------------------------------------
     def validate(self, protocol: Protocol) -> list[str]:
@@ -123,6 +125,7 @@ class Spotting(Regression):
 
     name = "spotting"
     evaluator = "spotting"
+    trains_models = False
 
     def validate(self, protocol: Protocol) -> list[str]:
         problems = super().validate(protocol)
@@ -136,6 +139,7 @@ class Classification(Task):
     """One class out of ``classes``; cross-entropy on logits, softmax scores."""
 
     name = "classification"
+    predicts_classes = True
 
     def validate(self, protocol: Protocol) -> list[str]:
         problems = super().validate(protocol)

@@ -269,3 +269,21 @@ def test_a_broken_steps_attribute_is_a_named_error(tmp_path):
         f.attrs["steps"] = "{not json"
     with pytest.raises(PackCorrupt, match="'steps' attribute is not valid JSON"):
         Pack(path)
+
+
+def test_a_structure_verify_did_not_foresee_is_a_problem_not_a_crash(tmp_path):
+    """One hash too many (the hash list longer than the table): verify reports it (exit 1)
+    instead of raising IndexError through the CLI as bad input."""
+    from emobench.api import verify
+
+    path = tmp_path / "p.h5"
+    _tiny(path)
+    with h5py.File(path, "r+") as f:
+        hashes = [*f["hashes/g:x"][()], b"0" * 64]
+        del f["hashes/g:x"]
+        f.create_dataset(
+            "hashes/g:x", data=np.array(hashes, dtype=object), dtype=h5py.string_dtype()
+        )
+        f["samples/id"].attrs["x"] = 1  # (any further change is caught by the digest too)
+    problems = verify(path).problems
+    assert problems, "verify passed a pack with an extra hash"

@@ -188,3 +188,23 @@ def test_dynamic_fer_protocols_declare_their_sampling():
     mae = load_protocol("dfew").reported["mae-dfer"]
     assert mae["uar"] == pytest.approx(np.mean(mae["uar_folds"]), abs=1e-4)
     assert mae["war"] == pytest.approx(np.mean(mae["war_folds"]), abs=1e-4)
+
+
+def test_a_labelled_row_without_its_auxiliary_label_is_refused():
+    import pandas as pd
+
+    from emobench.errors import ProtocolError
+
+    protocol = load_protocol("masked-apex-5fold")
+    samples = pd.DataFrame(
+        {
+            "id": ["a", "b", "c"],
+            "subject": ["1", "2", "3"],
+            protocol.label: [protocol.classes[0]] * 3,
+            protocol.aux_label: [protocol.aux_classes[0], "", protocol.aux_classes[1]],
+        }
+    )
+    with pytest.raises(ProtocolError, match=r"1 sample\(s\) .* lack the auxiliary label"):
+        protocol.aux_targets(samples)
+    samples.loc[1, protocol.aux_label] = protocol.aux_classes[2]
+    assert protocol.aux_targets(samples).tolist() == [0, 2, 1]

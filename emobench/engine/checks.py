@@ -20,11 +20,7 @@ def check_fit(protocol: Protocol, model: str, pack: Pack) -> ModelEntry:
     - the pack stores each of those inputs, and frame clips sampled as the protocol says.
     """
     entry = get_model_entry(model)
-    if pack.attrs["dataset"] != protocol.dataset:
-        raise ProtocolError(
-            f"protocol {protocol.id} is for dataset {protocol.dataset!r}; "
-            f"{pack.path} holds {pack.attrs['dataset']!r}"
-        )
+    check_dataset(protocol, pack)
     for when, offered, needed in (
         ("in training", protocol.training_inputs, entry.inputs),
         ("at test time", protocol.testing_inputs, entry.reads_at_test),
@@ -50,9 +46,17 @@ def check_fit(protocol: Protocol, model: str, pack: Pack) -> ModelEntry:
     if absent:
         raise ProtocolError(f"{pack.path} lacks the array(s) {absent} that {model!r} needs")
     for m in modalities:
-        if m.kind == "frames":
+        if m.is_clip:
             _check_sampling(protocol, pack, m.key)
     return entry
+
+
+def check_dataset(protocol: Protocol, pack: Pack) -> None:
+    if pack.attrs["dataset"] != protocol.dataset:
+        raise ProtocolError(
+            f"protocol {protocol.id} is for dataset {protocol.dataset!r}; "
+            f"{pack.path} holds {pack.attrs['dataset']!r}"
+        )
 
 
 def _check_sampling(protocol: Protocol, pack: Pack, key: str) -> None:

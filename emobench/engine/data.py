@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from emobench.errors import ProtocolError
 from emobench.modalities import MODALITIES, Modality, get_modality
 from emobench.models.registry import ModelSpec
 from emobench.pack import Pack
@@ -48,6 +49,11 @@ def fit_scalers(pack: Pack, inputs: tuple[str, ...], train: np.ndarray) -> dict[
         if not modality.standardise:
             continue
         rows = [p for p in train if pack.present(modality.group)[p]]
+        if not rows:
+            raise ProtocolError(
+                f"{pack.path}: no training row holds {name!r}, whose features are z-scored "
+                "with training statistics"
+            )
         scalers[name] = FeatureScaler.fit(
             np.stack([pack.get_verified(modality.key, int(p)) for p in rows])
         )

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from emobench.engine.checks import check_dataset
 from emobench.engine.evaluators import EVALUATORS
 from emobench.errors import ProtocolError
 from emobench.metrics import compute_metrics
@@ -41,11 +42,7 @@ class SpottingEvaluator:
             raise ProtocolError(
                 f"{pack.path} holds no chosen apex frames (prepare a coded-clip dataset)"
             )
-        if pack.attrs["dataset"] != protocol.dataset:
-            raise ProtocolError(
-                f"protocol {protocol.id} is for dataset {protocol.dataset!r}; "
-                f"{pack.path} holds {pack.attrs['dataset']!r}"
-            )
+        check_dataset(protocol, pack)
         strategies = sorted(set(samples["apex_strategy"].astype(str)))
         if strategies != [model]:
             raise ProtocolError(

@@ -15,7 +15,6 @@ from emobench.errors import ProtocolError
 from emobench.pack import Pack
 from emobench.protocols import Protocol, split_digest
 from emobench.results.schema import build_record, summarise
-from emobench.tasks import Classification
 
 
 class TrainedEvaluator:
@@ -47,7 +46,7 @@ class TrainedEvaluator:
         summarised under ``record["probe"]``."""
         start = time.perf_counter()
         entry = check_fit(protocol, model, pack)
-        if probe and protocol.task != Classification.name:
+        if probe and not protocol.task_spec.predicts_classes:
             raise ProtocolError(
                 f"--probe scores classes; protocol {protocol.id} is {protocol.task}"
             )

@@ -23,7 +23,8 @@ A model returns a dict with at least ``output``, the task's head output (``self.
 terms). ``train_step(batch, optimizers)`` is one update; the default runs one optimizer on
 ``loss``, and a model with several networks (an adversarial discriminator, say) overrides
 :meth:`EmobenchModel.optimizers` and :meth:`EmobenchModel.train_step` to alternate its own
-updates. The engine only calls these two.
+updates. Beside ``forward``, the engine calls only these two, ``observe_targets`` and
+``describe`` (and reads ``train_config`` and ``trainable``).
 """
 
 from __future__ import annotations

@@ -61,7 +61,7 @@ class Complexity:
 def is_clip_model(name: str) -> bool:
     """True when the model reads only frame clips (inputs of the ``frames`` kind)."""
     inputs = get_model_entry(name).inputs
-    return bool(inputs) and all(get_modality(i).kind == "frames" for i in inputs)
+    return bool(inputs) and all(get_modality(i).is_clip for i in inputs)
 
 
 def _model_side(model: torch.nn.Module, side: int) -> int:

@@ -21,7 +21,6 @@ from emobench.registry import Registry
 from emobench.tasks import TASKS
 
 CONFIGS = ("small", "paper")
-DEFAULT_TASKS = ("classification", "multilabel", "regression")
 
 
 @dataclass(frozen=True)
@@ -70,12 +69,18 @@ def register_model(
     name: str,
     *,
     inputs: tuple[str, ...],
-    tasks: tuple[str, ...] = DEFAULT_TASKS,
+    tasks: tuple[str, ...] | None = None,
     needs_aux: bool = False,
     test_inputs: tuple[str, ...] | None = None,
 ) -> Callable[[Callable[[ModelSpec], Any]], Callable[[ModelSpec], Any]]:
+    """``tasks``: the tasks the model supports; ``None`` = every task that trains models (the
+    model's head and loss come from the task)."""
+
     def wrap(factory: Callable[[ModelSpec], Any]) -> Callable[[ModelSpec], Any]:
-        unknown = set(tasks) - set(TASKS.names())
+        supported = (
+            tuple(n for n, t in TASKS.items() if t.trains_models) if tasks is None else tasks
+        )
+        unknown = set(supported) - set(TASKS.names())
         if unknown:
             raise ValueError(f"model {name!r}: unknown tasks {sorted(unknown)}")
         if test_inputs is not None and not set(test_inputs) <= set(inputs):
@@ -86,7 +91,7 @@ def register_model(
             name,
             factory,
             tuple(inputs),
-            tuple(tasks),
+            tuple(supported),
             summary,
             needs_aux,
             None if test_inputs is None else tuple(test_inputs),

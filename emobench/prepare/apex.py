@@ -164,7 +164,7 @@ class ApexQuery:
 
 
 ApexStrategy = Callable[[ApexQuery], ApexResult]
-STRATEGIES: Registry[ApexStrategy] = Registry("apex strategy")
+STRATEGIES: Registry[ApexStrategy] = Registry("apex strategy", ("emobench.prepare",))
 
 
 def register_apex_strategy(name: str) -> Callable[[ApexStrategy], ApexStrategy]:
