@@ -570,21 +570,24 @@ def regress(
         checks = api.regress(
             protocol, model, results=results, rerun=rerun, progress_for=ProgressLines, notice=notice
         )
-    table = Table(title="regression check against the protocols' reference numbers")
-    for column in ("protocol", "model", "metric", "reference", "reproduced", "delta", "tol", ""):
-        table.add_column(column, no_wrap=column in ("protocol", "model", "metric"))
-    for c in checks:
-        table.add_row(
-            c.protocol,
-            c.model,
-            c.metric,
-            f"{c.reference:.4f}",
-            "missing" if c.reproduced is None else f"{c.reproduced:.4f}",
-            "" if c.delta is None else f"{c.delta:+.4f}",
-            f"{c.tolerance:.4f}",
-            "[green]ok[/]" if c.ok else "[bold red]FAIL[/]",
-        )
-    out.print(table)
+    # one table per protocol, so model and metric names fit whole in an 80-column log
+    for protocol_id in dict.fromkeys(c.protocol for c in checks):
+        table = Table(title=f"{protocol_id}: reference numbers", title_justify="left")
+        for column in ("model", "metric", "reference", "reproduced", "delta", "tol", ""):
+            table.add_column(
+                column, no_wrap=True, justify="left" if column in ("model", "metric") else "right"
+            )
+        for c in (c for c in checks if c.protocol == protocol_id):
+            table.add_row(
+                c.model,
+                c.metric,
+                f"{c.reference:.4f}",
+                "missing" if c.reproduced is None else f"{c.reproduced:.4f}",
+                "" if c.delta is None else f"{c.delta:+.4f}",
+                f"{c.tolerance:.4f}",
+                "[green]ok[/]" if c.ok else "[bold red]FAIL[/]",
+            )
+        out.print(table)
     failed = [c for c in checks if not c.ok]
     if not checks:
         which = "protocols and models" if model else "protocols"

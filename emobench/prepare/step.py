@@ -161,7 +161,9 @@ class PrepareStep:
         return False
 
     def run(self, root: Path, sample: Sample, settings: Any, used: Mapping[str, Any]) -> StepOutput:
-        raise NotImplementedError(f"prepare step {self.name!r} processes no sample itself")
+        """One sample's arrays and columns. A step that only serves other steps (``faces``,
+        which ``apex`` uses) applies to no sample and writes nothing of its own."""
+        return StepOutput({})
 
     def variant(self, settings: Any) -> dict[str, Any]:
         """``key=value`` parts this step adds to the pack's ``variant`` name."""
