@@ -15,8 +15,8 @@ from emobench import __version__
 from emobench.datasets.registry import write_miniature
 from emobench.errors import PackError
 from emobench.pack import Pack
-from emobench.prepare.pipeline import option_key, prepare_dataset, step_settings
-from emobench.prepare.step import option_fields, ordered_steps
+from emobench.prepare.pipeline import prepare_dataset, step_settings
+from emobench.prepare.step import option_fields, option_key, ordered_steps
 
 MINIATURE_SEED = 0
 # Bumped whenever a synth world changes what it draws, so that a cached miniature from an

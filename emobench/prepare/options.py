@@ -25,6 +25,7 @@ from emobench.prepare.step import (
     choices_of,
     field_types,
     option_fields,
+    option_key,
     option_name,
     ordered_steps,
 )
@@ -75,10 +76,9 @@ def prepare_options(steps: Iterable[PrepareStep] | None = None) -> list[PrepareO
         for f in option_fields(step.settings):
             kind, optional = _base_type(types[f.name])
             default = f.default if f.default is not dataclasses.MISSING else None
-            name = option_name(f)
             opt = PrepareOption(
-                name,
-                name.replace("-", "_"),
+                option_name(f),
+                option_key(f),
                 kind,
                 optional,
                 default,

@@ -38,7 +38,7 @@ from emobench.datasets.registry import MINIATURE_MARKER, get_adapter
 from emobench.datasets.sample import Sample, Skip
 from emobench.errors import EmobenchError, InputError
 from emobench.pack import PackWriter, check_writable
-from emobench.prepare.step import STEPS, PrepareStep, option_fields, option_name, ordered_steps
+from emobench.prepare.step import STEPS, PrepareStep, option_fields, option_key, ordered_steps
 
 COMPRESSIONS = (None, "lzf", "gzip")  # HDF5 filters every h5py build has
 
@@ -68,11 +68,6 @@ class StrictModeError(EmobenchError):
 
 # ----------------------------------------------------------------------------------------------
 # Settings.
-
-
-def option_key(f: dataclasses.Field) -> str:
-    """The keyword an option is given by (``--face-margin`` → ``face_margin``)."""
-    return option_name(f).replace("-", "_")
 
 
 def step_settings(

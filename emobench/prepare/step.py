@@ -60,6 +60,11 @@ def option_name(f: dataclasses.Field) -> str:
     return f.metadata.get("option") or f.name.replace("_", "-")
 
 
+def option_key(f: dataclasses.Field) -> str:
+    """The keyword an option is given by (``--face-margin`` → ``face_margin``)."""
+    return option_name(f).replace("-", "_")
+
+
 def option_fields(settings_cls: type) -> list[dataclasses.Field]:
     """The fields of a settings dataclass that are options (made with :func:`option`)."""
     return [f for f in dataclasses.fields(settings_cls) if "help" in f.metadata]
