@@ -125,7 +125,19 @@ def info(
         if "fold" in samples
         else {}
     )
+    data["audits"] = {step: lines for step, (lines, _) in step_audits(p).items() if lines}
     return data
+
+
+def step_audits(p: Pack) -> dict[str, tuple[list[str], list[str]]]:
+    """Each recorded prepare step's audit of the pack: (lines for info, problems)."""
+    from emobench.prepare.step import STEPS
+
+    return {
+        name: STEPS.get(name).audit(p, settings)
+        for name, settings in p.steps.items()
+        if name in STEPS
+    }
 
 
 @dataclass(frozen=True)
@@ -157,6 +169,8 @@ def _verify(path: str, progress: Progress | None = None) -> Verification:
         return Verification(0, "", [str(err)])
     try:
         problems = p.verify(progress)
+        if not problems:  # the steps' own checks (the unpairing audit) on intact content
+            problems = [x for _, found in step_audits(p).values() for x in found]
     except Exception as err:  # a structure damaged in a way verify did not foresee
         problems = [f"{path}: unreadable ({type(err).__name__}: {err})"]
     return Verification(len(p), p.digest, problems)

@@ -230,9 +230,13 @@ def info(
     if partial:
         put("rows holding a group: " + ", ".join(f"{g} {n}" for g, n in partial.items()))
     put("steps: " + ", ".join(data["steps"]) if data["steps"] else "steps: none recorded")
-    put("folds: " + ", ".join(f"{k}: {v}" for k, v in data["folds"].items()))
+    if data["folds"]:
+        put("folds: " + ", ".join(f"{k}: {v}" for k, v in data["folds"].items()))
     for column, counts in data["labels"].items():
         put(f"{column}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    for step, lines in data.get("audits", {}).items():
+        for line in lines:
+            put(f"{step}: {line}")
     for line in data.get("source_notes", []):
         put(f"note: {line}")
     if data["skipped"]:

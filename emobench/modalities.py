@@ -14,6 +14,8 @@ kind        stored per sample      model sees (per batch)
 ==========  =====================  ========================================================
 frames      (T, H, W, C) uint8     (B, T, C, H, W) float in 0..1
 image       (1, H, W, C) uint8     (B, C, H, W) float in 0..1
+            or float32             (B, C, H, W) float32 as stored (a thermal matrix),
+                                   z-scored with training statistics when ``standardise``
 sequence    (S, F) float           (B, S, F) float32, z-scored with training statistics
                                    when ``standardise`` is set
 map         (h, w) float           (B, 1, h, w) float32
@@ -70,15 +72,18 @@ class Modality:
 
     @property
     def is_visual(self) -> bool:
-        """Stored as uint8 pictures (frames or one image)."""
+        """Stored as pictures (frames or one image)."""
         return self.kind in ("frames", "image")
 
     def sample_tensor(self, array: np.ndarray, scale: Callable | None = None) -> torch.Tensor:
         """One stored sample as the loader hands it over."""
         import torch
 
-        if self.is_visual:
+        if self.is_visual and array.dtype == np.uint8:
             return torch.from_numpy(array)  # uint8; see batch_tensor()
+        if self.is_visual:  # a float image (thermal): z-scored here when standardised
+            values = scale(array) if scale is not None else array
+            return torch.from_numpy(np.ascontiguousarray(values, dtype=np.float32))
         if self.kind == "map":
             return torch.from_numpy(array.astype(np.float32))[None]
         if scale is not None:
@@ -87,11 +92,14 @@ class Modality:
 
     def batch_tensor(self, x: torch.Tensor) -> torch.Tensor:
         """A collated batch as the model reads it."""
+        import torch
+
         if not self.is_visual:
             return x
         if self.kind == "image":
             x = x[:, 0]
-        return x.movedim(-1, -3).contiguous().float().div_(255.0)
+        x = x.movedim(-1, -3).contiguous()
+        return x.float().div_(255.0) if x.dtype == torch.uint8 else x.float()
 
     def blank(self, like: np.ndarray) -> np.ndarray:
         """What a row that lacks this modality holds in a batch (zeros of a present row's

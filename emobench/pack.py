@@ -312,6 +312,15 @@ class PackWriter:
         self._lock.release()
 
 
+def flag_column(values: pd.Series) -> np.ndarray:
+    """A yes/no ``/samples`` column as (N,) bool. The table stores booleans as the text
+    ``True``/``False`` (see :func:`_normalised_table`); numbers count as true when non-zero,
+    an empty cell as false."""
+    if pd.api.types.is_numeric_dtype(values):
+        return values.fillna(0).to_numpy() != 0
+    return values.astype(str).str.strip().str.lower().isin(("true", "1", "yes")).to_numpy()
+
+
 def _normalised_table(table: pd.DataFrame) -> pd.DataFrame:
     """Columns sorted; numbers stay numbers, everything else becomes str ("" for missing)."""
     out = {}

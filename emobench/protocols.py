@@ -68,6 +68,9 @@ class Protocol:
     path: str = ""
     train_inputs: tuple[str, ...] = ()  # () = ``inputs``
     test_inputs: tuple[str, ...] = ()  # () = ``inputs``; thermal in training only, say
+    # prepare options the pack must have been made with, by option key (``[prepare]``):
+    # ``{"unpair": "by-subject", "pairing_ratio": 0.0}`` for the unpaired thermal protocols
+    prepare: dict[str, Any] = field(default_factory=dict)
 
     @property
     def id(self) -> str:
@@ -120,8 +123,18 @@ class Protocol:
 
     # ---- folds --------------------------------------------------------------------------
     def folds(self, samples: pd.DataFrame, positions: np.ndarray) -> list[Fold]:
-        """Train / validation / test positions per fold; validation grouped by subject."""
+        """Train / validation / test positions per fold; validation grouped by subject.
+
+        Rows a pack marks ``train_only`` (unpaired pools of one modality, which have no
+        subject to test) are never split: they join the training part of every fold after
+        the validation part was carved."""
+        from emobench.pack import flag_column
+
         subjects = samples["subject"].astype(str).to_numpy()
+        pooled = np.array([], dtype=positions.dtype)
+        if "train_only" in samples.columns:
+            only = flag_column(samples["train_only"])[positions]
+            pooled, positions = positions[only], positions[~only]
         scheme = self.split["scheme"]
         if scheme == "official_folds":
             column = self.split.get("column", "fold")
@@ -153,6 +166,7 @@ class Protocol:
         for k, train_part, test in splits:
             train, validation = self._carve_validation(train_part, subjects, k)
             _check_disjoint(self, k, subjects, train, validation, test)
+            train = np.concatenate([train, pooled])
             folds.append(Fold(k, np.sort(train), np.sort(validation), np.sort(test)))
         return folds
 
@@ -273,6 +287,7 @@ def _build(path: Path, data: dict[str, Any]) -> Protocol:
         reported=dict(data.get("reported", {})),
         reference=dict(data.get("reference", {})),
         path=str(path),
+        prepare=dict(data.get("prepare", {})),
     )
     problems = validate(protocol)
     if problems:
@@ -328,6 +343,9 @@ def validate(p: Protocol) -> list[str]:
                 problems.append(f"reference.{model}.{key} is not a metric of this protocol")
         if not any(k in METRICS for k in ref):
             problems.append(f"reference.{model} holds no metric value")
+    for key, value in p.prepare.items():
+        if not isinstance(value, str | int | float | bool):
+            problems.append(f"prepare.{key} must be a plain value, got {value!r}")
     for model, rep in p.reported.items():
         if "source" not in rep:
             problems.append(f"reported.{model} has no source")

@@ -17,7 +17,7 @@ from torch.utils.data import Dataset
 from emobench.errors import ProtocolError
 from emobench.modalities import MODALITIES, Modality, get_modality
 from emobench.models.registry import ModelSpec
-from emobench.pack import Pack
+from emobench.pack import Pack, flag_column
 from emobench.protocols import Protocol
 
 
@@ -40,15 +40,28 @@ class FeatureScaler:
         return (x - self.mean) / self.std
 
 
+def training_presence(pack: Pack, group: str) -> np.ndarray:
+    """Which rows' ``group`` training may read: the rows that hold it, less those whose
+    ``/samples`` column ``train_<group>`` is false. An unpaired pack keeps the visible images
+    of a subject whose training role is thermal, for the folds that test that subject, and
+    marks them ``train_visible = False`` so that no fold trains on them."""
+    present = pack.present(group)
+    column = f"train_{group}"
+    if column in pack.samples.columns:
+        present = present & flag_column(pack.samples[column])
+    return present
+
+
 def fit_scalers(pack: Pack, inputs: tuple[str, ...], train: np.ndarray) -> dict[str, FeatureScaler]:
     """One scaler per input whose modality is standardised, fit on the training rows that
-    hold it (each row checked against its sha256)."""
+    hold it for training (each row checked against its sha256)."""
     scalers = {}
     for name in inputs:
         modality = get_modality(name)
         if not modality.standardise:
             continue
-        rows = [p for p in train if pack.present(modality.group)[p]]
+        usable = training_presence(pack, modality.group)
+        rows = [p for p in train if usable[p]]
         if not rows:
             raise ProtocolError(
                 f"{pack.path}: no training row holds {name!r}, whose features are z-scored "
@@ -69,6 +82,7 @@ class PackDataset(Dataset):
     re-reading HDF5 each time costs about a fifth of a small model's epoch). Each DataLoader
     worker holds its own cache. A row that lacks an input's group gets zeros and
     ``<input>_present = False`` (the key exists only when the pack has such rows).
+    ``training``: presence as training may read it (:func:`training_presence`).
     """
 
     def __init__(
@@ -80,6 +94,7 @@ class PackDataset(Dataset):
         aux_targets: np.ndarray | None = None,
         scalers: dict[str, FeatureScaler] | None = None,
         cache_bytes: int = 1 << 30,
+        training: bool = False,
     ):
         self.pack = pack
         self.positions = np.asarray(positions)
@@ -92,9 +107,11 @@ class PackDataset(Dataset):
         self._cache: dict[tuple[str, int], np.ndarray] = {}
         self._cached = 0
         self._checked: set[tuple[str, int]] = set()
-        self._partial = {
-            n: not pack.present(m.group)[self.positions].all() for n, m in self.modalities.items()
+        self._present = {
+            n: training_presence(pack, m.group) if training else pack.present(m.group)
+            for n, m in self.modalities.items()
         }
+        self._partial = {n: not p[self.positions].all() for n, p in self._present.items()}
         self._blank: dict[str, np.ndarray] = {}
 
     def _array(self, key: str, pos: int) -> np.ndarray:
@@ -125,7 +142,7 @@ class PackDataset(Dataset):
         pos = int(self.positions[i])
         item: dict[str, torch.Tensor] = {}
         for name, modality in self.modalities.items():
-            present = bool(self.pack.present(modality.group)[pos])
+            present = bool(self._present[name][pos])
             array = self._array(modality.key, pos) if present else self._blank_for(name)
             item[name] = modality.sample_tensor(array, self.scalers.get(name))
             if self._partial[name]:

@@ -25,6 +25,7 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader
 
+from emobench.engine.checks import rows_holding
 from emobench.engine.data import PackDataset, fit_scalers, model_spec
 from emobench.engine.predict import Predictions, predict
 from emobench.engine.probe import model_features, probe_features
@@ -102,22 +103,27 @@ def run_fold(
 ) -> FoldOutcome:
     start = time.perf_counter()
     seed_everything(seed * 1000 + fold.index)
-    scalers = fit_scalers(pack, entry.inputs, fold.train)
+    # Training rows that hold none of the model's inputs for training (an unpaired pack's
+    # thermal-role rows, for a visible-only model) are left out, never fed as blanks.
+    train_positions = rows_holding(pack, fold.train, entry.inputs)
+    scalers = fit_scalers(pack, entry.inputs, train_positions)
 
-    def dataset(positions: np.ndarray, inputs: tuple[str, ...]) -> PackDataset:
+    def dataset(
+        positions: np.ndarray, inputs: tuple[str, ...], training: bool = False
+    ) -> PackDataset:
         t = np.array([targets_by_pos[int(p)] for p in positions])
         a = np.array([aux_by_pos[int(p)] for p in positions]) if aux_by_pos else None
-        return PackDataset(pack, positions, inputs, t, a, scalers)
+        return PackDataset(pack, positions, inputs, t, a, scalers, training=training)
 
     spec = model_spec(protocol, pack, config, overrides, entry.inputs)
     model = create_model(entry.name, spec)
     description = model.describe()
-    train_set = dataset(fold.train, entry.inputs)
+    train_set = dataset(train_positions, entry.inputs, training=True)
     select_positions = fold.test if select_on_test else fold.validation
     select_set = dataset(select_positions, entry.reads_at_test)
     test_set = dataset(fold.test, entry.reads_at_test)
     if probe:  # fail before training, not after, when the model has no features to probe
-        model_features(entry.name, model, dataset(fold.train[:1], entry.reads_at_test))
+        model_features(entry.name, model, dataset(train_positions[:1], entry.reads_at_test))
     model.observe_targets(torch.as_tensor(train_set.targets))
     tc = model.train_config
     n_epochs = epochs if epochs is not None else tc.epochs
@@ -151,7 +157,9 @@ def run_fold(
     predictions = predict(model, test_loader, keep_features=probe)
     probes = None
     if probe:
-        train_x = model_features(entry.name, model, dataset(fold.train, entry.reads_at_test))
+        train_x = model_features(
+            entry.name, model, dataset(train_positions, entry.reads_at_test, training=True)
+        )
         probes = probe_features(train_x, train_set, predictions.features, test_set)
     task = protocol.task_spec
     pred, scores = predictions.values, predictions.scores
@@ -174,7 +182,7 @@ def run_fold(
         ]
     return FoldOutcome(
         fold=fold.index,
-        n_train=len(fold.train),
+        n_train=len(train_positions),
         n_validation=len(fold.validation),
         n_test=len(fold.test),
         best_epoch=best_epoch,

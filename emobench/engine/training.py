@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-from emobench.engine.checks import check_fit
+from emobench.engine.checks import check_fit, check_test_rows
 from emobench.engine.evaluators import EVALUATORS
 from emobench.engine.loop import Progress, run_fold, whole_run
 from emobench.errors import ProtocolError
@@ -22,6 +22,7 @@ class TrainedEvaluator:
         return {
             "frames": protocol.sampling.get("frames"),
             "stride": int(protocol.sampling.get("stride", 0)),
+            **protocol.prepare,
         }
 
     def run(
@@ -68,6 +69,7 @@ class TrainedEvaluator:
             raise ProtocolError(
                 f"no fold among {folds}; protocol {protocol.id} has {[f.index for f in all_folds]}"
             )
+        check_test_rows(protocol, model, pack, chosen)
         outcomes = [
             run_fold(
                 protocol,

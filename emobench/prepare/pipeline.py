@@ -271,6 +271,8 @@ def prepare_dataset(
         raise StrictModeError(skips)
 
     steps = ordered_steps()
+    for step in steps:
+        samples = step.assign(samples, resolved[step.name])
     plans = [_plan(s, steps, resolved) for s in samples]
     ran = [s for s in steps if any(name == s.name for plan in plans for name, _, _ in plan)]
     recorded = {s.name for s in ran} | {u for s in ran for u in s.uses}

@@ -17,7 +17,12 @@ new file. A step declares:
 - ``media``: the media keys it reads, named in the skip when it fails on a sample;
 - ``uses``: other steps whose settings it reads (``apex`` finds faces with ``faces``), recorded
   in the pack beside its own;
-- ``order``: its place when several steps apply to one sample.
+- ``order``: its place when several steps apply to one sample;
+- ``assign(samples, settings)``: a decision over the whole dataset made before any sample is
+  processed (``unpair`` gives each subject its training role), returned as annotations;
+- ``audit(pack, settings)``: what ``info`` shows of the step's work on a finished pack and
+  the problems ``verify`` finds in it (``unpair`` re-checks that no subject straddles the
+  two modalities).
 
 The pipeline records each step that ran, with its settings, in the pack's ``steps`` attribute.
 """
@@ -36,6 +41,9 @@ import numpy as np
 from emobench.datasets.sample import Sample
 from emobench.errors import EmobenchError
 from emobench.registry import Registry
+
+if typing.TYPE_CHECKING:
+    from emobench.pack import Pack
 
 
 def option(
@@ -169,6 +177,16 @@ class PrepareStep:
         """One sample's arrays and columns. A step that only serves other steps (``faces``,
         which ``apex`` uses) applies to no sample and writes nothing of its own."""
         return StepOutput({})
+
+    def assign(self, samples: list[Sample], settings: Any) -> list[Sample]:
+        """The samples with this step's dataset-wide decisions added to their annotations
+        (each becomes a ``/samples`` column). Most steps decide per sample: unchanged."""
+        return samples
+
+    def audit(self, pack: Pack, settings: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+        """``(lines, problems)``: what ``info`` prints about this step's work on ``pack``
+        (recorded with ``settings``), and what ``verify`` reports as wrong with it."""
+        return [], []
 
     def variant(self, settings: Any) -> dict[str, Any]:
         """``key=value`` parts this step adds to the pack's ``variant`` name."""
