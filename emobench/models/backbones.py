@@ -56,24 +56,35 @@ class BasicBlock(nn.Module):
 
 
 class ResNet18(nn.Module):
-    """ResNet-18 trunk without the fc layer: ``(N, 3, H, W)`` → ``(N, 8 · width)``.
+    """ResNet-18 trunk without the fc layer: ``(N, C, H, W)`` → ``(N, 8 · width)``.
 
     ``width=64`` is the torchvision network (11,176,512 parameters without fc).
     ``input_size``: when set and different from the incoming side, frames are resized to
     ``input_size × input_size`` first (2×2 box averages while the side halves evenly, then
     bilinear interpolation, antialiased when shrinking).
     ``channels_last``: run the convolutions in NHWC memory format (faster on oneDNN CPUs).
+    ``in_channels``: channels of the input images (3 = RGB; 1 = a thermal matrix), read by the
+    first convolution only.
     """
 
-    def __init__(self, width: int = 64, input_size: int | None = None, channels_last: bool = False):
+    def __init__(
+        self,
+        width: int = 64,
+        input_size: int | None = None,
+        channels_last: bool = False,
+        in_channels: int = 3,
+    ):
         super().__init__()
         if width < 1:
             raise ValueError(f"ResNet18 width must be positive, got {width}")
+        if in_channels < 1:
+            raise ValueError(f"ResNet18 in_channels must be positive, got {in_channels}")
         self.width = width
         self.input_size = input_size
         self.channels_last = channels_last
         self.out_features = 8 * width
-        self.conv1 = nn.Conv2d(3, width, 7, stride=2, padding=3, bias=False)
+        self.in_channels = in_channels
+        self.conv1 = nn.Conv2d(in_channels, width, 7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(width)
         self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
         stages = []

@@ -49,6 +49,8 @@ def make_batch(
         "eye": lambda: torch.randn(n, steps, EYE_FEATURES, generator=g),
         "gaze": lambda: torch.rand(n, steps, 2, generator=g) - 0.5,
         "apex": lambda: torch.rand(n, 3, side, side, generator=g),
+        "visible": lambda: torch.rand(n, 3, side, side, generator=g),
+        "thermal": lambda: torch.randn(n, 1, side, side, generator=g),
         "clip": lambda: torch.rand(n, t, 3, side, side, generator=g),
         "fixmap": lambda: torch.softmax(torch.randn(n, 24 * 24, generator=g), 1).reshape(
             n, 1, 24, 24
