@@ -52,6 +52,30 @@ def masked_pack(emobench_home) -> Path:
 
 
 @pytest.fixture(scope="session")
+def vt_pairs_pack(emobench_home) -> Path:
+    from emobench.miniature import miniature_pack
+
+    return miniature_pack("vt-pairs")
+
+
+@pytest.fixture
+def protocol_pack(request):
+    """``protocol_pack(protocol)``: the test pack of the protocol's dataset — the session
+    fixture ``<dataset>_pack``, or, for a protocol whose ``[prepare]`` table asks for other
+    settings (the unpaired thermal protocols), the miniature prepared with them."""
+
+    def pack_for(protocol) -> Path:
+        if protocol.prepare:
+            from emobench.miniature import miniature_pack
+
+            request.getfixturevalue("emobench_home")
+            return miniature_pack(protocol.dataset, **protocol.prepare)
+        return request.getfixturevalue(f"{protocol.dataset.replace('-', '_')}_pack")
+
+    return pack_for
+
+
+@pytest.fixture(scope="session")
 def casme2_pack(emobench_home) -> Path:
     from emobench.miniature import miniature_pack
 

@@ -28,6 +28,7 @@ import pytest
 
 CLI = [sys.executable, "-c", "from emobench.cli import app; app()"]
 EMER_SUBJECTS_KEPT = 2  # a small EMER: every sample of this many subjects
+VT_SUBJECTS_KEPT = 4  # a small paired visible/thermal world
 EYE_DIR = "Data/eye_movement data"
 VIDEO_DIR = "Data/face video"
 
@@ -71,6 +72,10 @@ def cut_video_in_half(root: Path) -> None:
 
 def victim(root: Path) -> str:
     """The sample a damage function picks: the first row of the dataset's sheet."""
+    if (root / "pairs.csv").is_file():
+        return str(pd.read_csv(root / "pairs.csv", dtype=str)["capture"].iloc[0])
+    if (root / "TD_IR_E_Set1").is_dir():
+        return "1_2"  # participant 1, pose 2 (the one tufts_lost_visible_partner damages)
     if (root / "Labels/EMER_label.xlsx").is_file():
         return str(pd.read_excel(root / "Labels/EMER_label.xlsx", dtype=str)["ID"].iloc[0])
     sheet = next(root.glob("CASME2-coding-*.xlsx"))
@@ -133,7 +138,128 @@ def remove_tree(root: Path) -> None:
     shutil.rmtree(root)
 
 
+def _pairs_edit(root: Path, column: str, value: str, row: int = 0) -> None:
+    table = pd.read_csv(root / "pairs.csv", dtype=str)
+    table.loc[row, column] = value
+    table.to_csv(root / "pairs.csv", index=False)
+
+
+def _first_pair(root: Path, column: str) -> Path:
+    return root / pd.read_csv(root / "pairs.csv", dtype=str)[column].iloc[0]
+
+
+def missing_thermal(root: Path) -> None:
+    _first_pair(root, "thermal").unlink()
+
+
+def garbage_thermal(root: Path) -> None:
+    _first_pair(root, "thermal").write_bytes(b"garbage")
+
+
+def label_outside_the_classes(root: Path) -> None:
+    _pairs_edit(root, "label", "Contempt")
+
+
+def absolute_visible_path(root: Path) -> None:
+    _pairs_edit(root, "visible", "/etc/passwd")
+
+
+def dotdot_thermal_path(root: Path) -> None:
+    _pairs_edit(root, "thermal", "../outside.png")
+
+
+def duplicate_capture_id(root: Path) -> None:
+    first = pd.read_csv(root / "pairs.csv", dtype=str)["capture"].iloc[0]
+    _pairs_edit(root, "capture", first, row=1)
+
+
+def no_pairs_list(root: Path) -> None:
+    (root / "pairs.csv").unlink()
+
+
+def tufts_lost_visible_partner(root: Path) -> None:
+    next(root.glob("TD_RGB_E_Set1/1/TD_RGB_E_2.*")).unlink()
+
+
 CLEAN = ("skipped",)  # a case that must prepare every sample
+
+VT_CASES = [
+    Case(
+        "a pair whose thermal file is missing is a listed skip",
+        "vt-pairs",
+        missing_thermal,
+        expect=("{victim}", "thermal file not on disk", "skipped"),
+    ),
+    Case(
+        "--strict fails on a missing thermal file",
+        "vt-pairs",
+        missing_thermal,
+        args=("--strict",),
+        exit_code=2,
+        expect=("thermal file not on disk",),
+    ),
+    Case(
+        "an unreadable thermal file is a listed skip",
+        "vt-pairs",
+        garbage_thermal,
+        args=("--unpair", "by-subject", "--pairing-ratio", "1"),
+        expect=("{victim}", "skipped"),
+    ),
+    Case(
+        "a label outside the class list is a listed skip",
+        "vt-pairs",
+        label_outside_the_classes,
+        expect=("{victim}", "'Contempt' is not a class"),
+    ),
+    Case(
+        "an absolute path is never opened",
+        "vt-pairs",
+        absolute_visible_path,
+        expect=("is an absolute path", "(not opened)"),
+        forbid=("root:",),
+    ),
+    Case(
+        "a path with .. is never opened",
+        "vt-pairs",
+        dotdot_thermal_path,
+        expect=("holds '..'",),
+    ),
+    Case(
+        "duplicate capture ids skip every row of the id",
+        "vt-pairs",
+        duplicate_capture_id,
+        expect=("capture ids must be unique", "{victim}"),
+    ),
+    Case(
+        "a missing pairs list is a named error",
+        "vt-pairs",
+        no_pairs_list,
+        exit_code=2,
+        expect=("pairs.csv", "list file not found"),
+    ),
+    Case(
+        "a pairing ratio outside 0..1 is refused",
+        "vt-pairs",
+        no_damage,
+        args=("--unpair", "by-subject", "--pairing-ratio", "1.5"),
+        exit_code=2,
+        expect=("--pairing-ratio must be at most 1.0",),
+    ),
+    Case(
+        "a pairing ratio without --unpair is refused",
+        "vt-pairs",
+        no_damage,
+        args=("--pairing-ratio", "0.5"),
+        exit_code=2,
+        expect=("--pairing-ratio needs --unpair by-subject",),
+    ),
+    Case(
+        "a Tufts thermal image without its visible partner is a listed skip",
+        "tufts",
+        tufts_lost_visible_partner,
+        expect=("TD_IR_E_Set1/1/TD_IR_E_2", "without its visible partner"),
+    ),
+]
 
 CASES = [
     Case("latin-1 split file", "emer", latin1_split_file, expect=("wrote",), forbid=CLEAN),
@@ -225,6 +351,7 @@ CASES = [
         expect=(f"{VIDEO_DIR}/{{victim}}.mp4",),
     ),
 ]
+CASES += VT_CASES
 
 
 # ---- the harness -------------------------------------------------------------------------------
@@ -253,7 +380,7 @@ def _trim_emer(root: Path) -> None:
 @pytest.fixture(scope="session")
 def templates(emer_raw, tmp_path_factory) -> Callable[[str], Path]:
     """The undamaged source of each dataset, built once per session when a case needs it."""
-    from emobench.datasets.registry import write_miniature
+    from emobench.datasets.registry import MINIATURE_MARKER, get_synth, write_miniature
 
     built: dict[str, Path] = {}
 
@@ -263,6 +390,9 @@ def templates(emer_raw, tmp_path_factory) -> Callable[[str], Path]:
             if dataset == "emer":
                 shutil.copytree(emer_raw, root)
                 _trim_emer(root)
+            elif dataset == "vt-pairs":  # a small world: what matters is the damage
+                get_synth("vt-pairs")(root, seed=0, subjects=VT_SUBJECTS_KEPT)
+                (root / MINIATURE_MARKER).write_text("{}")
             else:
                 write_miniature(dataset, root, seed=0)
             built[dataset] = root

@@ -20,9 +20,9 @@ TRAINED = [n for n in PROTOCOLS if load_protocol(n).task != "spotting"]
 
 
 @pytest.mark.parametrize("name", TRAINED)
-def test_folds_are_subject_disjoint_and_validation_comes_from_training(name, request):
+def test_folds_are_subject_disjoint_and_validation_comes_from_training(name, protocol_pack):
     protocol = load_protocol(name)
-    pack = Pack(request.getfixturevalue(f"{protocol.dataset}_pack"))
+    pack = Pack(protocol_pack(protocol))
     positions, targets = protocol.targets(pack.samples)
     assert len(positions) == len(targets) > 0
     folds = protocol.folds(pack.samples, positions)

@@ -14,11 +14,11 @@ from emobench.results.store import load_runs, write_run
 
 
 @pytest.mark.parametrize("name", protocol_names())
-def test_every_protocol_runs_end_to_end(name, request, tmp_path):
+def test_every_protocol_runs_end_to_end(name, protocol_pack, tmp_path):
     """Each protocol over all its folds: the majority baseline (fast), or, for spotting, the
     strategy the pack was prepared with."""
     protocol = load_protocol(name)
-    pack = Pack(request.getfixturevalue(f"{protocol.dataset}_pack"))
+    pack = Pack(protocol_pack(protocol))
     if protocol.task_spec.evaluator == "spotting":
         (strategy,) = set(pack.samples["apex_strategy"])
         record, predictions = evaluate(protocol, strategy, pack)
@@ -55,9 +55,9 @@ def fitting_protocol(model: str):
 
 
 @pytest.mark.parametrize("model", model_names())
-def test_every_model_trains_one_fold(model, request):
+def test_every_model_trains_one_fold(model, protocol_pack):
     protocol = fitting_protocol(model)
-    pack = request.getfixturevalue(f"{protocol.dataset}_pack")
+    pack = protocol_pack(protocol)
     record, predictions = evaluate(protocol, model, Pack(pack), folds=[1], epochs=1)
     assert record["folds"][0]["n_test"] == len(predictions)
     assert record["model"]["inputs"]["train"] == list(get_model_entry(model).inputs)
