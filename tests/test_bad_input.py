@@ -203,7 +203,7 @@ VT_CASES = [
         "vt-pairs",
         garbage_thermal,
         args=("--unpair", "by-subject", "--pairing-ratio", "1"),
-        expect=("{victim}", "skipped"),
+        expect=("{victim}", "not a readable image", "skipped"),
     ),
     Case(
         "a label outside the class list is a listed skip",
@@ -251,7 +251,7 @@ VT_CASES = [
         no_damage,
         args=("--pairing-ratio", "0.5"),
         exit_code=2,
-        expect=("--pairing-ratio needs --unpair by-subject",),
+        expect=("--pairing-ratio need(s) --unpair by-subject",),
     ),
     Case(
         "a Tufts thermal image without its visible partner is a listed skip",

@@ -208,3 +208,19 @@ def test_a_labelled_row_without_its_auxiliary_label_is_refused():
         protocol.aux_targets(samples)
     samples.loc[1, protocol.aux_label] = protocol.aux_classes[2]
     assert protocol.aux_targets(samples).tolist() == [0, 2, 1]
+
+
+@pytest.mark.parametrize("name", PROTOCOLS)
+def test_prepare_requirements_name_real_options_with_valid_values(name):
+    """A protocol's ``[prepare]`` table names prepare options, with values those options
+    accept (a typo would otherwise only show when a run checks its pack)."""
+    from emobench.prepare.step import STEPS, option_fields, option_key
+
+    protocol = load_protocol(name)
+    for _, step in STEPS.items():
+        fields = {option_key(f): f for f in option_fields(step.settings)}
+        given = {fields[k].name: v for k, v in protocol.prepare.items() if k in fields}
+        if given:
+            step.settings(**given)  # raises, naming the option, on a value out of range
+    known = {option_key(f) for _, s in STEPS.items() for f in option_fields(s.settings)}
+    assert set(protocol.prepare) <= known

@@ -45,9 +45,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from emobench.datasets.paired_captures import MEDIA_KEYS, media_digest, natural_key
 from emobench.datasets.registry import register_dataset
 from emobench.datasets.sample import Sample, Skip, unique_skips
-from emobench.datasets.vt_pairs import MEDIA_KEYS, media_digest, natural_key
 from emobench.errors import InputError
 
 POSES: dict[int, str] = {1: "Neutral", 2: "Happiness", 4: "Surprise"}

@@ -77,10 +77,9 @@ file name; never in the order the file system lists a folder.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import pandas as pd
@@ -93,6 +92,7 @@ from emobench.datasets.coding_sheet import (
     repeated,
     source_digest,
 )
+from emobench.datasets.paired_captures import MEDIA_KEYS, media_digest, natural_key
 from emobench.datasets.registry import register_dataset
 from emobench.datasets.sample import Sample, Skip, unique_skips
 from emobench.datasets.text_encoding import read_text
@@ -144,7 +144,6 @@ LAYOUTS: tuple[str, ...] = ("list", "ktfe")
 VISIBLE_SUFFIXES: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
 THERMAL_SUFFIXES: tuple[str, ...] = (*VISIBLE_SUFFIXES, ".npy", ".csv")
 SUFFIXES: dict[str, tuple[str, ...]] = {"visible": VISIBLE_SUFFIXES, "thermal": THERMAL_SUFFIXES}
-MEDIA_KEYS: dict[str, str] = {"visible": "visible_image", "thermal": "thermal_image"}
 
 KTFE_NAME = re.compile(
     r"(?P<side>[RT])_(?P<emotion>[^_]+)_(?P<id>.+)_KTFE(?P<suffix>\.[^.]+)", re.IGNORECASE
@@ -152,16 +151,6 @@ KTFE_NAME = re.compile(
 KTFE_SIDES: dict[str, str] = {"R": "visible", "T": "thermal"}
 
 _BLANK_HEADER = re.compile(r"Unnamed: \d+")  # what pandas calls a column without a header
-_DIGITS = re.compile(r"(\d+)")
-
-
-def natural_key(text: str) -> tuple:
-    """Sort key that orders digit runs by value: ``s2`` before ``s10``, ``7`` before ``26``."""
-    return tuple(
-        (0, int(part), part) if part.isdigit() else (1, 0, part)
-        for part in _DIGITS.split(text)
-        if part
-    )
 
 
 def relative_media_path(text: str) -> tuple[str | None, str | None]:
@@ -193,15 +182,6 @@ def media_problem(root: Path, rel: str, modality: str) -> str | None:
     if not path.is_file():
         return f"{modality} file not on disk"
     return None
-
-
-def media_digest(root: Path, samples: Iterable[Sample], head: bytes = b"") -> str:
-    """sha256 over ``head`` and every media path of ``samples`` with its size in bytes."""
-    h = hashlib.sha256(head)
-    for sample in samples:
-        for rel in sorted(sample.media.values()):
-            h.update(f"{rel}|{(Path(root) / rel).stat().st_size}\n".encode())
-    return h.hexdigest()
 
 
 def _separator(header_line: str) -> str:
@@ -625,7 +605,8 @@ class VtPairsAdapter:
                 )
             else:
                 samples.append(sample)
-        return samples, unique_skips(skips + pool_skips)
+        samples, shared = _without_shared_files(samples)
+        return samples, unique_skips(skips + pool_skips + shared)
 
     def source_digest(self, samples: list[Sample]) -> str:
         """sha256 over the list file's bytes (list layout) and every media path with its size."""
@@ -636,3 +617,25 @@ class VtPairsAdapter:
     def _note(self, line: str) -> None:
         if line not in self.notes:
             self.notes.append(line)
+
+
+def _without_shared_files(samples: list[Sample]) -> tuple[list[Sample], list[Skip]]:
+    """The samples whose media files no other sample names, and a skip for every sample that
+    shares one: an image named by two rows (two captures, or a capture and a pool entry)
+    could be tested in one fold and trained on in another."""
+    users: dict[str, list[str]] = {}
+    for sample in samples:
+        for path in sample.media.values():
+            users.setdefault(path, []).append(sample.id)
+    shared = {path: ids for path, ids in users.items() if len(ids) > 1}
+    kept, skips = [], []
+    for sample in samples:
+        paths = [p for p in sample.media.values() if p in shared]
+        if not paths:
+            kept.append(sample)
+            continue
+        others = sorted(set(shared[paths[0]]) - {sample.id})
+        skips.append(
+            Skip(sample.id, paths[0], f"the same file is named by {', '.join(others)} too")
+        )
+    return kept, skips

@@ -143,8 +143,12 @@ class PackDataset(Dataset):
         item: dict[str, torch.Tensor] = {}
         for name, modality in self.modalities.items():
             present = bool(self._present[name][pos])
-            array = self._array(modality.key, pos) if present else self._blank_for(name)
-            item[name] = modality.sample_tensor(array, self.scalers.get(name))
+            if present:
+                item[name] = modality.sample_tensor(
+                    self._array(modality.key, pos), self.scalers.get(name)
+                )
+            else:  # the blank stand-in stays zeros (not z-scored)
+                item[name] = modality.sample_tensor(self._blank_for(name))
             if self._partial[name]:
                 item[f"{name}_present"] = torch.tensor(present)
         item["target"] = torch.as_tensor(self.targets[i])

@@ -156,11 +156,12 @@ def run_fold(
         n_epochs = 0
     predictions = predict(model, test_loader, keep_features=probe)
     probes = None
-    if probe:
-        train_x = model_features(
-            entry.name, model, dataset(train_positions, entry.reads_at_test, training=True)
+    if probe:  # fit on the training rows that hold what the model reads at test time
+        probe_set = dataset(
+            rows_holding(pack, train_positions, entry.reads_at_test), entry.reads_at_test, True
         )
-        probes = probe_features(train_x, train_set, predictions.features, test_set)
+        train_x = model_features(entry.name, model, probe_set)
+        probes = probe_features(train_x, probe_set, predictions.features, test_set)
     task = protocol.task_spec
     pred, scores = predictions.values, predictions.scores
     test_metrics = compute_metrics(list(protocol.metrics), test_set.targets, pred, scores)

@@ -37,7 +37,7 @@ from torch.func import functional_call
 
 from emobench.errors import ProtocolError
 from emobench.models.backbones import ResNet18, resize_frames
-from emobench.models.base import _OPTIMIZERS, EmobenchModel, Optimizers
+from emobench.models.base import EmobenchModel, Optimizers
 from emobench.models.configs import TrainSettings
 from emobench.models.registry import ModelSpec
 
@@ -339,24 +339,10 @@ class AlternatingModel(EmobenchModel):
         the same optimizer kind, weight decay and schedule for both."""
         if not len(self.discriminators):
             return super().optimizers(epochs)
-        tc = self.train_config
-        if tc.optimizer not in _OPTIMIZERS:
-            raise ValueError(f"unknown optimizer {tc.optimizer!r}; known: {sorted(_OPTIMIZERS)}")
-        kind = _OPTIMIZERS[tc.optimizer]
-        groups = (
-            (self.network_parameters(), tc.lr),
-            (list(self.discriminators.parameters()), self.cfg.disc_lr),
-        )
-        result = []
-        for params, lr in groups:
-            opt = kind(params, lr=lr, weight_decay=tc.weight_decay)
-            sched = (
-                torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
-                if tc.scheduler == "cosine"
-                else None
-            )
-            result.append((opt, sched))
-        return result
+        return [
+            self.optimizer_for(self.network_parameters(), self.train_config.lr, epochs),
+            self.optimizer_for(list(self.discriminators.parameters()), self.cfg.disc_lr, epochs),
+        ]
 
     def discriminator_step(
         self,

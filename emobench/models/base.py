@@ -69,16 +69,21 @@ class EmobenchModel(nn.Module):
     def optimizers(self, epochs: int) -> Optimizers:
         """One optimizer over every parameter, with a cosine schedule over ``epochs`` when the
         config asks for one. A scheduler is stepped once per epoch by the engine."""
+        return [self.optimizer_for(self.parameters(), self.train_config.lr, epochs)]
+
+    def optimizer_for(self, params: Any, lr: float, epochs: int) -> tuple[Any, Any]:
+        """``(optimizer, scheduler or None)`` of the config's kind, weight decay and schedule
+        over ``params`` at ``lr`` (a model with several networks makes one per network)."""
         tc = self.train_config
         if tc.optimizer not in _OPTIMIZERS:
             raise ValueError(f"unknown optimizer {tc.optimizer!r}; known: {sorted(_OPTIMIZERS)}")
-        opt = _OPTIMIZERS[tc.optimizer](self.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+        opt = _OPTIMIZERS[tc.optimizer](params, lr=lr, weight_decay=tc.weight_decay)
         sched = (
             torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
             if tc.scheduler == "cosine"
             else None
         )
-        return [(opt, sched)]
+        return opt, sched
 
     def train_step(self, batch: dict[str, torch.Tensor], optimizers: Optimizers) -> float:
         """One update on one batch; returns the training loss."""

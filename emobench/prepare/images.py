@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from emobench.errors import InputError
-from emobench.prepare.video import jpeg_problem
+from emobench.prepare.video import read_image
 
 
 def centre_square(image: np.ndarray) -> np.ndarray:
@@ -38,14 +38,8 @@ def resized_square(image: np.ndarray, size: int) -> np.ndarray:
 
 def read_rgb(path: Path) -> np.ndarray:
     """A visible image as RGB uint8 (grey images get three equal channels). A missing,
-    cut-short or undecodable file is an InputError naming it."""
+    cut-short or undecodable file is an InputError naming it
+    (:func:`~emobench.prepare.video.read_image`)."""
     if not path.is_file():
         raise InputError(path, "image file not found")
-    data = path.read_bytes()
-    problem = jpeg_problem(data)
-    if problem:
-        raise InputError(path, problem)
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    if image is None:
-        raise InputError(path, "not a readable image (OpenCV could not decode it)")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    return cv2.cvtColor(read_image(path), cv2.COLOR_BGR2RGB)

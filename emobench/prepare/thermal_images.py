@@ -80,20 +80,17 @@ PALETTES: tuple[str, ...] = (*_BASE_PALETTES, *(f"{name}_r" for name in _BASE_PA
 """Names a user can pass as ``--thermal-palette`` (``<name>_r``: the same colours reversed)."""
 _KNOWN_PALETTES = f"known palettes: {', '.join(_BASE_PALETTES)}, each also reversed as <name>_r"
 
-# The palette tolerance, in RGB units (Euclidean distance to the nearest palette colour).
-# Measured on the thermal miniature's faces (64 and 96 px, fixed 20-40 °C and auto-ranged
-# contrast) painted through every palette and saved as JPEG at quality 30-95: the median
-# distance stayed at or below 11.6 and at most 11.4 % of pixels lay further than 60 (colour
-# edges, where JPEG's chroma subsampling and ringing blend neighbours; at quality >= 50 at
-# most 8.7 %). A wrong saturated palette or a photograph gives medians above 20. So an image
-# fits when its median distance is at most ``FIT_MEDIAN`` and at most ``FIT_FAR_SHARE`` of its
-# pixels lie further than ``FIT_FAR``: room for edges and a small overlay (scale bar, logo),
-# not for a foreign region. Low-saturation palettes (grey, bone, pink) lie close to pale,
-# greyish photographs and can fit them: the check is a safety net, not a classifier.
+# The palette tolerance, in RGB units (Euclidean distance to the nearest palette colour): an
+# image fits when its median distance is at most ``FIT_MEDIAN`` and at most ``FIT_FAR_SHARE``
+# of its pixels lie further than ``FIT_FAR`` — room for JPEG-blurred colour edges and a small
+# overlay (scale bar, logo), not for a foreign region (how the limits were measured: CHANGELOG,
+# 2026-12-01). Low-saturation palettes (grey, bone, pink) lie close to pale, greyish
+# photographs and can fit them: the check is a safety net, not a classifier.
 FIT_MEDIAN = 15.0
 FIT_FAR = 60.0
 FIT_FAR_SHARE = 0.15
-GREY_CHANNEL_SLACK = 2  # a 3-channel image is grey when its channels differ by at most this
+GREY_CHANNEL_SLACK = 2  # a pixel is grey when its three channels differ by at most this
+GREY_PIXEL_SHARE = 0.99  # a 3-channel image is grey when this share of its pixels is grey
 
 
 @dataclass(frozen=True)
@@ -243,8 +240,8 @@ def _equal_channels(image: np.ndarray) -> np.ndarray | None:
     converter may leave), else None."""
     wide = image.astype(np.int16)
     spread = wide.max(axis=2) - wide.min(axis=2)
-    if int(spread.max(initial=0)) > GREY_CHANNEL_SLACK:
-        return None
+    if spread.size and float((spread <= GREY_CHANNEL_SLACK).mean()) < GREY_PIXEL_SHARE:
+        return None  # a few coloured pixels (a logo, a cursor) leave a grey image grey
     return np.round(wide.mean(axis=2)).astype(np.uint8)
 
 

@@ -9,8 +9,9 @@ import cv2
 import numpy as np
 import pytest
 
+from emobench.datasets.paired_captures import natural_key
 from emobench.datasets.registry import dataset_names, get_adapter
-from emobench.datasets.vt_pairs import CLASSES, VtPairsAdapter, natural_key, relative_media_path
+from emobench.datasets.vt_pairs import CLASSES, VtPairsAdapter, relative_media_path
 from emobench.errors import EmobenchError, InputError
 
 HEADER = "subject,capture,visible,thermal,label"

@@ -72,7 +72,9 @@ def _fake(pack: Pack, **columns) -> SimpleNamespace:
     samples = pack.samples.copy()
     for name, values in columns.items():
         samples[name] = values
-    return SimpleNamespace(path=pack.path, samples=samples, present=pack.present)
+    return SimpleNamespace(
+        path=pack.path, samples=samples, present=pack.present, keys=pack.keys, hash_of=pack.hash_of
+    )
 
 
 def test_audit_catches_a_straddling_capture_and_a_mixed_subject(unpaired):
@@ -82,7 +84,7 @@ def test_audit_catches_a_straddling_capture_and_a_mixed_subject(unpaired):
     train_v = unpaired.samples["train_visible"].copy()
     train_v.iloc[holder] = "True"
     _, problems = unpairing_audit(_fake(unpaired, train_visible=train_v), settings)
-    assert any("contradicting the role" in p for p in problems)
+    assert any("train on visible against their role" in p for p in problems)
     roles = unpaired.samples["unpair_role"].copy()
     roles.iloc[holder] = "both"
     _, problems = unpairing_audit(
@@ -100,9 +102,12 @@ def test_test_and_validation_rows_are_read_visible_only(unpaired):
     positions, _ = protocol.targets(unpaired.samples)
     folds = protocol.folds(unpaired.samples, positions)
     check_test_rows(protocol, "umfer", unpaired, folds)
-    for fold in folds:  # no subject in two folds' test parts, none in two parts of a fold
-        subjects = unpaired.samples["subject"].to_numpy()
-        assert not set(subjects[fold.test]) & set(subjects[fold.train])
+    subjects = unpaired.samples["subject"].to_numpy()
+    tested = [set(subjects[f.test]) for f in folds]
+    assert sum(len(t) for t in tested) == len(set().union(*tested))  # no subject in two folds
+    for fold in folds:  # nor in two parts of one fold
+        parts = [set(subjects[getattr(fold, p)]) for p in ("train", "validation", "test")]
+        assert not parts[0] & parts[1] and not parts[0] & parts[2] and not parts[1] & parts[2]
 
 
 def test_a_model_reading_thermal_at_test_is_refused_on_a_visible_only_protocol(unpaired):
@@ -164,28 +169,54 @@ def test_thermal_is_stored_as_one_float_channel_with_its_conversion(raw, tmp_pat
     assert pack.samples["thermal_source"].iloc[0] == "16-bit counts"
     assert "× 0.01 + -273.15" in pack.samples["thermal_unit"].iloc[0]
     assert "0.01" in pack.array_attrs("thermal/image")["conversion"]
-    assert "unpair" in pack.steps and pack.steps["unpair"]["unpair"] is None
+    assert "unpair" in pack.steps and pack.steps["unpair"]["unpair"] == "none"
 
 
-def test_pool_images_train_but_are_never_tested(raw, tmp_path):
+def _pooled_copy(raw: Path, tmp_path: Path, copy_a_capture: bool) -> Path:
     src = tmp_path / "raw"
     shutil.copytree(raw, src)
     pool = src / "pools" / "thermal" / "Fear"
     pool.mkdir(parents=True)
     first = pd.read_csv(src / "pairs.csv").iloc[0]
+    counts = cv2.imread(str(src / first["thermal"]), cv2.IMREAD_UNCHANGED)
     for k in range(3):
-        shutil.copyfile(src / first["thermal"], pool / f"extra{k}.png")
-    pack = _prepare(src, tmp_path / "pool.h5", unpair="by-subject", pairing_ratio=0.0)
+        image = counts if copy_a_capture else np.roll(counts, 5 * (k + 1), axis=1)
+        cv2.imwrite(str(pool / f"extra{k}.png"), image)
+    return src
+
+
+def test_pool_images_train_but_are_never_tested(raw, tmp_path):
+    src = _pooled_copy(raw, tmp_path, copy_a_capture=False)
+    pack = _prepare(src, tmp_path / "pool.h5", unpair="by-subject", pairing_ratio=1.0)
     pooled = flag_column(pack.samples["train_only"])
     assert pooled.sum() == 3
     assert (pack.samples["unpair_role"][pooled] == "thermal").all()
-    protocol = load_protocol("vt-unpaired")
+    protocol = load_protocol("vt-paired")
     positions, _ = protocol.targets(pack.samples)
     folds = protocol.folds(pack.samples, positions)
     check_test_rows(protocol, "umfer", pack, folds)
     for fold in folds:
         assert set(np.flatnonzero(pooled)) <= set(fold.train)
     assert verify(pack.path).problems == []
+
+
+def test_a_pool_image_copied_from_a_capture_fails_verify(raw, tmp_path):
+    src = _pooled_copy(raw, tmp_path, copy_a_capture=True)
+    pack = _prepare(src, tmp_path / "copied.h5", unpair="by-subject", pairing_ratio=1.0)
+    (problem,) = verify(pack.path).problems
+    assert "3 pool image(s) are a capture's thermal image" in problem
+
+
+def test_a_file_named_by_two_rows_is_skipped_for_both(raw, tmp_path):
+    src = tmp_path / "raw"
+    shutil.copytree(raw, src)
+    table = pd.read_csv(src / "pairs.csv", dtype=str)
+    table.loc[1, "visible"] = table.loc[0, "visible"]
+    table.to_csv(src / "pairs.csv", index=False)
+    report = prepare_dataset("vt-pairs", src, tmp_path / "twice.h5")
+    skipped = {s.sample_id for s in report.skipped}
+    assert skipped == {table.loc[0, "capture"], table.loc[1, "capture"]}
+    assert all("the same file is named by" in s.reason for s in report.skipped)
 
 
 def test_a_colour_thermal_image_needs_its_palette(raw, tmp_path):

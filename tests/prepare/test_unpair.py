@@ -68,8 +68,10 @@ def test_pool_rows_keep_their_one_modality():
 def test_not_unpaired_leaves_samples_alone_and_refuses_a_lone_ratio():
     samples = _captures(2)
     assert UnpairStep().assign(samples, UnpairSettings()) == samples
-    with pytest.raises(EmobenchError, match="--pairing-ratio needs --unpair"):
-        UnpairStep().assign(samples, UnpairSettings(None, 0.5, 0))
+    with pytest.raises(EmobenchError, match="--pairing-ratio need"):
+        UnpairStep().assign(samples, UnpairSettings("none", 0.5, 0))
+    with pytest.raises(EmobenchError, match="--seed need"):
+        UnpairStep().assign(samples, UnpairSettings("none", 0.0, 3))
 
 
 def test_ratio_out_of_range_is_named():
@@ -80,6 +82,27 @@ def test_ratio_out_of_range_is_named():
 
 
 def test_unpairing_needs_pairs():
-    lone = [Sample("a", "s", "vt-pairs", {"visible_image": "a.png"}, {}, {})]
+    lone = [Sample("a", "s", "vt-pairs", {"visible_image": "a.png"}, {}, {"pool": ""})]
     with pytest.raises(EmobenchError, match="needs paired captures"):
         UnpairStep().assign(lone, UnpairSettings("by-subject", 0.0, 0))
+
+
+def test_a_one_camera_capture_follows_its_subjects_role():
+    samples = _captures(6, per_subject=1)
+    one_camera = Sample(
+        "s00_extra", "s00", "vt-pairs", {"visible_image": "v/extra.png"}, {}, {"pool": ""}
+    )
+    out = UnpairStep().assign([*samples, one_camera], UnpairSettings("by-subject", 0.0, 0))
+    role = next(s.annotations["unpair_role"] for s in out if s.subject == "s00")
+    extra = out[-1].annotations
+    assert extra["unpair_role"] == role
+    assert extra["train_visible"] == (role == "visible") and extra["train_thermal"] is False
+
+
+def test_variant_names_the_unpairing():
+    assert UnpairStep().variant(UnpairSettings("by-subject", 0.5, 2)) == {
+        "unpair": "by-subject",
+        "r": 0.5,
+        "seed": 2,
+    }
+    assert UnpairStep().variant(UnpairSettings()) == {}

@@ -76,7 +76,8 @@ Sources (read as abstracts or summaries; page numbers not checked) and reasons:
   review's "muscular activity" as one source of the thermal print.
 - **negative valence, elsewhere** — Aristizabal-Tique et al. report small decreases in
   forehead, periorbital, cheek and upper-lip temperature under negative valence: emobench
-  gives fear, sadness and disgust small forehead/cheek/perioral coolings (−0.1 to −0.2).
+  gives fear, sadness and disgust small forehead and cheek coolings (−0.1 to −0.2; fear's
+  cheeks −0.4, after Levine et al.) and fear and sadness a perioral one (−0.2, −0.1).
   Where this disagrees with Levine et al.'s periorbital warming, emobench follows Levine et
   al. for fear and surprise and puts 0 for sadness and disgust.
 
@@ -88,13 +89,18 @@ choice.
 **Per-capture variability**, so that thermal carries a real but imperfect signal: each
 capture's response intensity is drawn in ``RESPONSE_RANGE`` (0.4-1.2) and multiplied by the
 subject's reactivity (log-normal, sd 0.35: strong and weak responders) and by a per-subject,
-per-region reactivity (1 ± 0.25) and a per-capture, per-region factor (1 ± 0.3, clipped at
-0); on top, regions fluctuate independently of emotion (sd 0.08-0.25 K, the nose most: it
+per-region reactivity (1 ± 0.25, clipped at 0.2) and a per-capture, per-region factor (1 ± 0.3,
+clipped at 0); on top, regions fluctuate independently of emotion (sd 0.08-0.25 K, the nose most: it
 also follows breathing and vasomotion) and the whole face drifts with the session (sd 0.25 K;
 Christensen et al., Dentomaxillofac. Radiol. 2012, measured up to 1 °C between sessions).
 The response is drawn independently of the visible expression's intensity: expressive and
 autonomic channels are loosely coupled (an emobench choice), so each modality can be weak
 where the other is strong.
+
+The map shares the face's geometry *and its action units* with the visible image (an open
+mouth shows the warm mouth interior, raised brows move the warm brow line), so a thermal
+image carries the expression's shape as well as the cue table's temperatures: a model
+reading thermal alone reads both.
 """
 
 from __future__ import annotations
