@@ -72,10 +72,12 @@ def check_prepared(protocol: Protocol, pack: Pack) -> None:
             f"protocol {protocol.id}: [prepare] names {unknown}, which are not prepare options"
         )
     wrong: list[tuple[str, Any, Any]] = []
+    needed = []
     for key, wanted in protocol.prepare.items():
         step, f = where[key]
         recorded = pack.steps.get(step.name)
         got = recorded.get(f.name) if recorded else getattr(step.settings(), f.name)
+        needed.append(f"--{option_name(f)} {_shown(wanted)}")
         if not _same(got, wanted):
             wrong.append((option_name(f), wanted, got))
     if wrong:
@@ -83,7 +85,8 @@ def check_prepared(protocol: Protocol, pack: Pack) -> None:
         has = ", ".join(f"--{name} {_shown(got)}" for name, _, got in wrong)
         raise ProtocolError(
             f"protocol {protocol.id} needs a pack prepared with {needs}; {pack.path} was "
-            f"prepared with {has}: re-run `emobench prepare {protocol.dataset} ... {needs}`"
+            f"prepared with {has}: re-run `emobench prepare {protocol.dataset} ... "
+            f"{' '.join(needed)}`"
         )
 
 
