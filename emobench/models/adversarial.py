@@ -351,12 +351,7 @@ class AlternatingModel(EmobenchModel):
         optimizer: torch.optim.Optimizer,
     ) -> float:
         """One update of the discriminators (their inputs are detached: no network moves)."""
-        loss = self.discriminator_loss(out, batch)
-        optimizer.zero_grad(set_to_none=True)
-        if loss.requires_grad:
-            loss.backward()
-            optimizer.step()
-        return float(loss.detach())
+        return _update(self.discriminator_loss(out, batch), optimizer)
 
     def network_step(
         self,
@@ -365,12 +360,7 @@ class AlternatingModel(EmobenchModel):
         optimizer: torch.optim.Optimizer,
     ) -> float:
         """One update of the networks (the discriminators are held fixed: none moves)."""
-        loss = self.network_loss(out, batch)
-        optimizer.zero_grad(set_to_none=True)
-        if loss.requires_grad:
-            loss.backward()
-            optimizer.step()
-        return float(loss.detach())
+        return _update(self.network_loss(out, batch), optimizer)
 
     def train_step(self, batch: dict[str, torch.Tensor], optimizers: Optimizers) -> float:
         """The discriminators' step, then the networks' step, on one forward pass of the
@@ -470,3 +460,12 @@ def _any_tensor(batch: dict[str, torch.Tensor]) -> torch.Tensor:
         if isinstance(value, torch.Tensor) and value.ndim:
             return value
     raise ValueError("the batch holds no tensor: cannot tell its size")
+
+
+def _update(loss: torch.Tensor, optimizer: torch.optim.Optimizer) -> float:
+    """One optimizer step on ``loss`` (none when no term had rows: a constant zero)."""
+    optimizer.zero_grad(set_to_none=True)
+    if loss.requires_grad:
+        loss.backward()
+        optimizer.step()
+    return float(loss.detach())

@@ -70,18 +70,10 @@ from emobench.datasets.synth.thermal_layer import (
     lens_outlines,
     render_thermal,
 )
+from emobench.datasets.vt_pairs import CLASSES, LIST_FILE
 from emobench.errors import EmobenchError, InputError
 
-CLASSES: tuple[str, ...] = (
-    "Anger",
-    "Disgust",
-    "Fear",
-    "Happiness",
-    "Sadness",
-    "Surprise",
-    "Neutral",
-)
-PAIRS_FILE = "pairs.csv"
+PAIRS_FILE = LIST_FILE
 PAIRS_COLUMNS: tuple[str, ...] = ("subject", "capture", "visible", "thermal", "label")
 VT_SUBJECTS = 40
 CAPTURES_PER_CLASS = 2
