@@ -71,6 +71,12 @@ class Protocol:
     # prepare options the pack must have been made with, by option key (``[prepare]``):
     # ``{"unpair": "by-subject", "pairing_ratio": 0.0}`` for the unpaired thermal protocols
     prepare: dict[str, Any] = field(default_factory=dict)
+    # input → the registered input whose pack array it is read from (``input_sources``):
+    # ``{"face": "body"}`` feeds a one-stream model the body stream under its ``face`` input
+    input_sources: dict[str, str] = field(default_factory=dict)
+    # test condition → its own input_sources, e.g. ``{"chin_only": {"face": "face_chin_only"}}``:
+    # the selected model is tested once more per condition (``[conditions.<name>]``)
+    conditions: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @property
     def id(self) -> str:
@@ -92,6 +98,11 @@ class Protocol:
     @property
     def testing_inputs(self) -> tuple[str, ...]:
         return self.test_inputs or self.inputs
+
+    def sources(self, condition: str | None = None) -> dict[str, str]:
+        """Input → the input whose array it reads, for the main test (``None``) or one
+        condition (whose sources override the protocol's)."""
+        return {**self.input_sources, **(self.conditions[condition] if condition else {})}
 
     @property
     def higher_is_better(self) -> bool:
@@ -164,7 +175,10 @@ class Protocol:
             raise ProtocolError(f"{self.path}: unknown split scheme {scheme!r}")
         folds = []
         for k, train_part, test in splits:
-            train, validation = self._carve_validation(train_part, subjects, k)
+            if self.validation.get("source") == "release":
+                train, validation = self._release_validation(samples, positions, train_part)
+            else:
+                train, validation = self._carve_validation(train_part, subjects, k)
             _check_disjoint(self, k, subjects, train, validation, test)
             train = np.concatenate([train, pooled])
             folds.append(Fold(k, np.sort(train), np.sort(validation), np.sort(test)))
@@ -182,13 +196,26 @@ class Protocol:
                 f"protocol {self.id} splits on column {column!r}, which the pack lacks"
             )
         part = samples[column].astype(str).to_numpy()[positions]
-        other = sorted(set(part) - {train_value, test_value})
+        allowed = {train_value, test_value}
+        if self.validation.get("source") == "release":
+            allowed.add(str(self.validation.get("value", "validation")))
+        other = sorted(set(part) - allowed)
         if other:
             raise ProtocolError(
                 f"protocol {self.id}: column {column!r} holds {other}, neither "
                 f"{train_value!r} nor {test_value!r}"
             )
         return 1, positions[part == train_value], positions[part == test_value]
+
+    def _release_validation(
+        self, samples: pd.DataFrame, positions: np.ndarray, train_part: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The release's own validation split (EmoReact's Validation folder): the rows whose
+        split column holds the validation value; the training part stays whole."""
+        column = self.split.get("column", "partition")
+        value = str(self.validation.get("value", "validation"))
+        part = samples[column].astype(str).to_numpy()
+        return train_part, positions[part[positions] == value]
 
     def _carve_validation(
         self, train_part: np.ndarray, subjects: np.ndarray, fold: int
@@ -288,6 +315,11 @@ def _build(path: Path, data: dict[str, Any]) -> Protocol:
         reference=dict(data.get("reference", {})),
         path=str(path),
         prepare=dict(data.get("prepare", {})),
+        input_sources=dict(data.get("input_sources", {})),
+        conditions={
+            str(name): dict(table.get("input_sources", {}))
+            for name, table in data.get("conditions", {}).items()
+        },
     )
     problems = validate(protocol)
     if problems:
@@ -326,8 +358,17 @@ def validate(p: Protocol) -> list[str]:
         problems.append(f"sampling.stride must be a non-negative integer, got {stride!r}")
     elif stride and "frames" not in p.sampling:
         problems.append("sampling.stride needs sampling.frames")
-    if p.validation.get("source", "train") != "train":
-        problems.append("validation must be carved from the training part")
+    source = p.validation.get("source", "train")
+    if source not in ("train", "release"):
+        problems.append("validation must be carved from the training part or be the release's")
+    elif source == "release" and p.split.get("scheme") != "official_split":
+        problems.append("validation from the release needs the official_split scheme")
+    elif source == "release" and str(p.validation.get("value", "validation")) in (
+        str(p.split.get("train", "train")),
+        str(p.split.get("test", "test")),
+    ):
+        problems.append("the release's validation value must differ from its train and test")
+    problems += _source_problems(p)
     if p.validation.get("group", "subject") != "subject":
         problems.append("validation must be grouped by subject")
     if p.aux_label and not p.aux_classes:
@@ -349,6 +390,27 @@ def validate(p: Protocol) -> list[str]:
     for model, rep in p.reported.items():
         if "source" not in rep:
             problems.append(f"reported.{model} has no source")
+    return problems
+
+
+def _source_problems(p: Protocol) -> list[str]:
+    """``input_sources`` (of the protocol and of each condition) name offered inputs and
+    registered inputs of the same kind, so the model sees what it was built for."""
+    problems = []
+    tables = {"input_sources": p.input_sources} | {
+        f"conditions.{name}.input_sources": table for name, table in p.conditions.items()
+    }
+    for where, table in tables.items():
+        for name, source in table.items():
+            if name not in p.inputs:
+                problems.append(f"{where} maps {name!r}, which is not among the inputs")
+            elif source not in MODALITIES or name not in MODALITIES:
+                problems.append(f"{where}: {source!r} is not a registered input")
+            elif MODALITIES.get(source).kind != MODALITIES.get(name).kind:
+                problems.append(f"{where}: {name!r} and {source!r} are different kinds of input")
+    for name, table in p.conditions.items():
+        if not table:
+            problems.append(f"conditions.{name} names no input_sources")
     return problems
 
 

@@ -42,7 +42,11 @@ def test_folds_are_subject_disjoint_and_validation_comes_from_training(name, pro
         part = pack.samples[protocol.split["column"]].to_numpy()
         assert [f.index for f in folds] == [1]
         assert set(part[folds[0].test]) == {"test"}
-        assert set(part[folds[0].train]) | set(part[folds[0].validation]) == {"train"}
+        if protocol.validation.get("source") == "release":  # EmoReact's own Validation split
+            assert set(part[folds[0].train]) == {"train"}
+            assert set(part[folds[0].validation]) == {protocol.validation["value"]}
+        else:
+            assert set(part[folds[0].train]) | set(part[folds[0].validation]) == {"train"}
         expected = positions[part[positions] == "test"]  # only the test partition is tested
     else:
         assert len(folds) == protocol.split["folds"]
@@ -224,3 +228,58 @@ def test_prepare_requirements_name_real_options_with_valid_values(name):
             step.settings(**given)  # raises, naming the option, on a value out of range
     known = {option_key(f) for _, s in STEPS.items() for f in option_fields(s.settings)}
     assert set(protocol.prepare) <= known
+
+
+def _release_samples(n_per_part: int = 4):
+    """A sample table split as EmoReact's release is: train, validation and test clips."""
+    import pandas as pd
+
+    parts = ["train"] * n_per_part + ["validation"] * n_per_part + ["test"] * n_per_part
+    protocol = load_protocol("emoreact-face")
+    table = {"id": [f"clip{i}" for i in range(len(parts))], "partition": parts}
+    table["subject"] = [f"s{i}" for i in range(len(parts))]
+    for k, column in enumerate(protocol.label):
+        table[column] = [(i + k) % 2 for i in range(len(parts))]
+    return pd.DataFrame(table)
+
+
+def test_release_validation_is_the_releases_own_split_never_the_test_split():
+    protocol = load_protocol("emoreact-face")
+    samples = _release_samples()
+    positions, _ = protocol.targets(samples)
+    (fold,) = protocol.folds(samples, positions)
+    part = samples["partition"].to_numpy()
+    assert set(part[fold.train]) == {"train"}
+    assert set(part[fold.validation]) == {"validation"}
+    assert set(part[fold.test]) == {"test"}
+    assert len(fold.train) == len(fold.validation) == len(fold.test) == 4
+
+
+def test_release_validation_needs_the_official_split_and_a_value_of_its_own(tmp_path):
+    text = Path(load_protocol("emoreact-face").path).read_text()
+    wrong = tmp_path / "emoreact-face.toml"
+    wrong.write_text(text.replace('value = "validation"', 'value = "test"'))
+    with pytest.raises(ProtocolError, match="validation value must differ"):
+        load_protocol(wrong)
+    wrong.write_text(text.replace('scheme = "official_split"', 'scheme = "grouped_kfold"'))
+    with pytest.raises(ProtocolError, match="validation from the release needs"):
+        load_protocol(wrong)
+
+
+def test_input_sources_and_conditions_are_read_and_checked(tmp_path):
+    body = load_protocol("emoreact-body")
+    assert body.input_sources == {"face": "body"} and body.sources() == {"face": "body"}
+    robust = load_protocol("emoreact-mask-robustness")
+    assert list(robust.conditions) == ["chin_only", "nose_exposed", "full"]
+    assert robust.sources("full") == {"face": "face_full"} and robust.sources() == {}
+    text = Path(body.path).read_text()
+    wrong = tmp_path / "emoreact-body.toml"
+    wrong.write_text(text.replace('face = "body"', 'face = "eye"'))
+    with pytest.raises(ProtocolError, match="different kinds of input"):
+        load_protocol(wrong)
+    wrong.write_text(text.replace('face = "body"', 'face = "torso"'))
+    with pytest.raises(ProtocolError, match="'torso' is not a registered input"):
+        load_protocol(wrong)
+    wrong.write_text(text.replace('{ face = "body" }', '{ body = "face" }'))
+    with pytest.raises(ProtocolError, match="maps 'body', which is not among the inputs"):
+        load_protocol(wrong)

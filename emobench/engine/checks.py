@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from emobench.engine.data import read_modality
 from emobench.errors import ProtocolError
-from emobench.modalities import get_modality
 from emobench.models.registry import ModelEntry, get_model_entry
 from emobench.pack import Pack
 from emobench.protocols import Fold, Protocol
@@ -47,11 +47,15 @@ def check_fit(protocol: Protocol, model: str, pack: Pack) -> ModelEntry:
             f"model {model!r} trains a second head and needs a protocol with an aux_label; "
             f"{protocol.id} has none"
         )
-    modalities = [get_modality(i) for i in entry.inputs]
-    absent = [m.key for m in modalities if m.key not in pack.keys]
+    modalities = {
+        read_modality(i, protocol.sources(condition))
+        for condition in (None, *protocol.conditions)
+        for i in entry.inputs
+    }
+    absent = sorted(m.key for m in modalities if m.key not in pack.keys)
     if absent:
         raise ProtocolError(f"{pack.path} lacks the array(s) {absent} that {model!r} needs")
-    for m in modalities:
+    for m in sorted(modalities, key=lambda m: m.key):
         if m.is_clip:
             _check_sampling(protocol, pack, m.key)
     return entry
@@ -108,8 +112,13 @@ def check_test_rows(protocol: Protocol, model: str, pack: Pack, folds: list[Fold
     thermal cannot be tested on a visible-only protocol)."""
     entry = get_model_entry(model)
     ids = pack.samples["id"].astype(str).to_numpy()
-    for name in entry.reads_at_test:
-        present = pack.present(get_modality(name).group)
+    reads = {
+        (name, read_modality(name, protocol.sources(condition)).group)
+        for condition in (None, *protocol.conditions)
+        for name in entry.reads_at_test
+    }
+    for name, group in sorted(reads):
+        present = pack.present(group)
         for fold in folds:
             for part in ("validation", "test"):
                 positions = getattr(fold, part)
@@ -122,14 +131,20 @@ def check_test_rows(protocol: Protocol, model: str, pack: Pack, folds: list[Fold
                     )
 
 
-def rows_holding(pack: Pack, positions: np.ndarray, inputs: tuple[str, ...]) -> np.ndarray:
-    """The training positions whose row holds at least one of ``inputs`` for training
-    (:func:`emobench.engine.data.training_presence`); a model with no inputs keeps all."""
+def rows_holding(
+    pack: Pack,
+    positions: np.ndarray,
+    inputs: tuple[str, ...],
+    sources: dict[str, str] | None = None,
+) -> np.ndarray:
+    """The training positions whose row holds at least one of ``inputs`` (read as
+    ``sources`` says) for training (:func:`emobench.engine.data.training_presence`); a model
+    with no inputs keeps all."""
     from emobench.engine.data import training_presence
 
     if not inputs:
         return positions
-    groups = {get_modality(n).group for n in inputs}
+    groups = {read_modality(n, sources).group for n in inputs}
     holds = np.zeros(len(positions), dtype=bool)
     for group in groups:
         holds |= training_presence(pack, group)[positions]

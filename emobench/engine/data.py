@@ -52,12 +52,23 @@ def training_presence(pack: Pack, group: str) -> np.ndarray:
     return present
 
 
-def fit_scalers(pack: Pack, inputs: tuple[str, ...], train: np.ndarray) -> dict[str, FeatureScaler]:
+def read_modality(name: str, sources: dict[str, str] | None = None) -> Modality:
+    """The modality input ``name`` is read from: its own, or the one a protocol's
+    ``input_sources`` maps it to (the body stream under a one-stream model's ``face``)."""
+    return get_modality((sources or {}).get(name, name))
+
+
+def fit_scalers(
+    pack: Pack,
+    inputs: tuple[str, ...],
+    train: np.ndarray,
+    sources: dict[str, str] | None = None,
+) -> dict[str, FeatureScaler]:
     """One scaler per input whose modality is standardised, fit on the training rows that
     hold it for training (each row checked against its sha256)."""
     scalers = {}
     for name in inputs:
-        modality = get_modality(name)
+        modality = read_modality(name, sources)
         if not modality.standardise:
             continue
         usable = training_presence(pack, modality.group)
@@ -83,6 +94,7 @@ class PackDataset(Dataset):
     worker holds its own cache. A row that lacks an input's group gets zeros and
     ``<input>_present = False`` (the key exists only when the pack has such rows).
     ``training``: presence as training may read it (:func:`training_presence`).
+    ``sources``: input → the input whose array it reads (:func:`read_modality`).
     """
 
     def __init__(
@@ -95,11 +107,12 @@ class PackDataset(Dataset):
         scalers: dict[str, FeatureScaler] | None = None,
         cache_bytes: int = 1 << 30,
         training: bool = False,
+        sources: dict[str, str] | None = None,
     ):
         self.pack = pack
         self.positions = np.asarray(positions)
         self.inputs = inputs
-        self.modalities: dict[str, Modality] = {n: get_modality(n) for n in inputs}
+        self.modalities: dict[str, Modality] = {n: read_modality(n, sources) for n in inputs}
         self.targets = targets
         self.aux = aux_targets
         self.scalers = scalers or {}
@@ -166,9 +179,13 @@ def model_spec(
 ) -> ModelSpec:
     """The shapes a model is built for: from the protocol and the pack's arrays.
 
-    ``shapes`` holds the per-sample shape of every registered input the pack stores;
-    ``frame_size`` is the stored side of its pictures (those of ``inputs`` first)."""
+    ``shapes`` holds the per-sample shape of every registered input the pack stores (an
+    input the protocol reads from another's array has that array's shape); ``frame_size``
+    is the stored side of its pictures (those of ``inputs`` first)."""
     stored = {n: m for n, m in MODALITIES.items() if m.key in pack.keys}
+    for name, source in protocol.input_sources.items():
+        if source in stored:
+            stored[name] = stored[source]
     shapes = {n: pack.item_shape(m.key) for n, m in stored.items()}
     visual = [n for n in inputs if n in stored and stored[n].is_visual] + [
         n for n, m in stored.items() if m.is_visual

@@ -5,7 +5,9 @@ epoch on the validation part (carved from the training folds, grouped by subject
 test fold once with that checkpoint, and keep every test prediction. ``select_on_test=True``
 reproduces the literature's habit of choosing the epoch on the test fold; such runs are
 labelled ``test-oracle`` wherever they are shown. Validation and test batches carry only the
-inputs the model reads at test time.
+inputs the model reads at test time. A protocol's test conditions (``[conditions.<name>]``:
+the face read from its masked copies, say) test the same checkpoint once more each, on the
+same test rows; their metrics are kept per fold beside the main test's.
 
 Random numbers are drawn in a fixed order (seed, model weights, loaders), so a run is
 reproducible bit for bit on one machine and two models built alike are paired by seed.
@@ -61,6 +63,7 @@ class FoldOutcome:
     model_description: dict[str, Any]  # describe() of the untrained model
     seconds: float
     probe: dict[str, float] | None = None  # linear probes of the features (--probe)
+    conditions: dict[str, dict[str, float]] | None = None  # test metrics per test condition
 
     def record(self) -> dict[str, Any]:
         """This fold as the results file holds it."""
@@ -77,6 +80,7 @@ class FoldOutcome:
             **self.extra,
             "seconds": round(self.seconds, 3),
             **({"probe": self.probe} if self.probe is not None else {}),
+            **({"conditions": self.conditions} if self.conditions else {}),
         }
 
 
@@ -105,15 +109,28 @@ def run_fold(
     seed_everything(seed * 1000 + fold.index)
     # Training rows that hold none of the model's inputs for training (an unpaired pack's
     # thermal-role rows, for a visible-only model) are left out, never fed as blanks.
-    train_positions = rows_holding(pack, fold.train, entry.inputs)
-    scalers = fit_scalers(pack, entry.inputs, train_positions)
+    sources = protocol.sources()
+    train_positions = rows_holding(pack, fold.train, entry.inputs, sources)
+    scalers = fit_scalers(pack, entry.inputs, train_positions, sources)
 
     def dataset(
-        positions: np.ndarray, inputs: tuple[str, ...], training: bool = False
+        positions: np.ndarray,
+        inputs: tuple[str, ...],
+        training: bool = False,
+        condition: str | None = None,
     ) -> PackDataset:
         t = np.array([targets_by_pos[int(p)] for p in positions])
         a = np.array([aux_by_pos[int(p)] for p in positions]) if aux_by_pos else None
-        return PackDataset(pack, positions, inputs, t, a, scalers, training=training)
+        return PackDataset(
+            pack,
+            positions,
+            inputs,
+            t,
+            a,
+            scalers,
+            training=training,
+            sources=protocol.sources(condition),
+        )
 
     spec = model_spec(protocol, pack, config, overrides, entry.inputs)
     model = create_model(entry.name, spec)
@@ -165,6 +182,13 @@ def run_fold(
     task = protocol.task_spec
     pred, scores = predictions.values, predictions.scores
     test_metrics = compute_metrics(list(protocol.metrics), test_set.targets, pred, scores)
+    conditions = {}
+    for condition in protocol.conditions:  # the same checkpoint, the test rows read otherwise
+        condition_set = dataset(fold.test, entry.reads_at_test, condition=condition)
+        got = predict(model, DataLoader(condition_set, batch_size=64))
+        conditions[condition] = compute_metrics(
+            list(protocol.metrics), condition_set.targets, got.values, got.scores
+        )
     aux_metrics = None
     if predictions.aux is not None and test_set.aux is not None:
         aux_metrics = compute_metrics(list(protocol.aux_metrics), test_set.aux, predictions.aux)
@@ -196,6 +220,7 @@ def run_fold(
         model_description=description,
         seconds=time.perf_counter() - start,
         probe=probes,
+        conditions=conditions or None,
     )
 
 

@@ -107,6 +107,11 @@ class TrainedEvaluator:
             split_digest=split_digest(manifest),
             start=start,
         )
+        if protocol.conditions:
+            record["conditions"] = {
+                name: summarise([o.conditions[name] for o in outcomes])
+                for name in protocol.conditions
+            }
         if probe:
             record["probe"] = summarise([o.probe for o in outcomes if o.probe is not None])
             record["probe"]["reads"] = {"label_uar": protocol.label}

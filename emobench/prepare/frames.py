@@ -14,15 +14,19 @@ A video is sampled by the frame count its container declares. When fewer frames 
 clip is re-sampled over the frames that do — unless the shortfall is more than a container's
 rounding (:func:`~emobench.prepare.video.declared_slack`): then the file is cut short or
 damaged and the sample is skipped, never sampled from its first part.
+
+Active frame transforms (``--mask``) work on the sampled frames at native resolution, before
+the resize; each extra variant they return is written beside ``face/frames``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 
 from emobench.datasets.coding_sheet import list_numbered_frames
@@ -31,13 +35,23 @@ from emobench.errors import InputError
 from emobench.prepare.apex import is_coded_clip
 from emobench.prepare.step import (
     ArraySpec,
+    NativeFrames,
     PrepareStep,
     StepOutput,
     StepSettings,
+    apply_frame_transforms,
     option,
     register_step,
+    variant_key,
 )
-from emobench.prepare.video import ClipFrames, ClipTooShort, check_declared, to_square_rgb
+from emobench.prepare.video import (
+    ClipFrames,
+    ClipTooShort,
+    check_declared,
+    resize_square,
+    to_bgr,
+    to_square_rgb,
+)
 
 
 @dataclass(frozen=True)
@@ -46,6 +60,8 @@ class SampledClip:
     source_frames: int  # frames in the clip
     indices: tuple[int, ...]  # frame indices that were kept
     window: int = 0  # source frames the sampling wants (T × stride); 0 for uniform sampling
+    variants: dict[str, np.ndarray] = field(default_factory=dict)  # extra frame transform levels
+    row: dict[str, Any] = field(default_factory=dict)  # the frame transforms' manifest columns
 
     @property
     def padded(self) -> bool:
@@ -80,38 +96,92 @@ def sample_indices(n_frames: int, t: int, stride: int = 0) -> np.ndarray:
     return strided_indices(n_frames, t, stride) if stride else uniform_indices(n_frames, t)
 
 
-def _sampled(clip: ClipFrames, n: int, t: int, size: int, stride: int) -> SampledClip:
+def decode_sampled(
+    clip: ClipFrames, t: int, stride: int = 0
+) -> tuple[np.ndarray, dict[int, np.ndarray], int]:
+    """``(indices, decoded, n)``: the T source positions sampled over the clip (with repeats
+    when padded), the decoded BGR frame at each distinct position, and the frames sampled over.
+
+    A video is sampled by the frame count its container declares. When it decodes a few
+    frames fewer the clip is sampled again over the frames that decode; when it decodes
+    clearly fewer (:func:`~emobench.prepare.video.declared_slack`) it is refused, naming it."""
+    n = clip.declared
+    if n > 0:
+        wanted = sample_indices(n, t, stride)
+        try:
+            return wanted, clip.read(wanted), n
+        except ClipTooShort as short:
+            check_declared(clip.name, short.decoded, n)
+            n = short.decoded
+    elif clip.video is not None:
+        n = clip.length()
+    if n <= 0:
+        raise InputError(clip.name, "no decodable video frames")
     wanted = sample_indices(n, t, stride)
-    rgb = {pos: to_square_rgb(image, size) for pos, image in clip.read(wanted).items()}
-    frames = np.stack([rgb[int(i)] for i in wanted])
-    return SampledClip(frames, n, tuple(wanted.tolist()), t * stride)
+    return wanted, clip.read(wanted), n
 
 
-def sample_video(path: str | Path, t: int = 8, size: int = 112, stride: int = 0) -> SampledClip:
-    """T frames uniformly over a video (or at ``stride``), resized to size×size, RGB uint8.
+def native_frames(clip: ClipFrames, decoded: dict[int, np.ndarray]) -> NativeFrames:
+    """The decoded frames of a clip as RGB at native resolution, for frame transforms."""
+    positions = sorted(decoded)
+    return NativeFrames(
+        [cv2.cvtColor(to_bgr(decoded[p]), cv2.COLOR_BGR2RGB) for p in positions],
+        tuple(positions),
+        clip.fps,
+        str(clip.name),
+    )
 
-    The declared frame count picks the frames; a video that decodes a few frames fewer is
-    sampled over the frames that decode, one that decodes clearly fewer is refused."""
+
+def _sampled(
+    clip: ClipFrames,
+    t: int,
+    size: int,
+    stride: int,
+    transforms: Mapping[str, Any] | None = None,
+    sample: Sample | None = None,
+) -> SampledClip:
+    wanted, decoded, n = decode_sampled(clip, t, stride)
+    if not transforms:
+        rgb = {pos: to_square_rgb(image, size) for pos, image in decoded.items()}
+        frames = np.stack([rgb[int(i)] for i in wanted])
+        return SampledClip(frames, n, tuple(wanted.tolist()), t * stride)
+    native = native_frames(clip, decoded)
+    out = apply_frame_transforms(native, sample, transforms)
+    where = {p: k for k, p in enumerate(native.indices)}
+    variants = {
+        name: np.stack([resize_square(frames[where[int(i)]], size) for i in wanted])
+        for name, frames in out.frames.items()
+    }
+    main = variants.pop("")
+    return SampledClip(main, n, tuple(wanted.tolist()), t * stride, variants, out.row)
+
+
+def sample_video(
+    path: str | Path,
+    t: int = 8,
+    size: int = 112,
+    stride: int = 0,
+    transforms: Mapping[str, Any] | None = None,
+    sample: Sample | None = None,
+) -> SampledClip:
+    """T frames uniformly over a video (or at ``stride``), resized to size×size, RGB uint8;
+    ``transforms`` (step → settings of active frame transforms) are applied to the sampled
+    frames at native resolution first. Frames are picked as :func:`decode_sampled` says."""
     with ClipFrames(Path(path)) as clip:
-        declared = clip.declared
-        if declared > 0:
-            try:
-                return _sampled(clip, declared, t, size, stride)
-            except ClipTooShort as short:
-                check_declared(clip.name, short.decoded, declared)
-                n = short.decoded
-        else:
-            n = clip.length()
-        if n <= 0:
-            raise InputError(path, "no decodable video frames")
-        return _sampled(clip, n, t, size, stride)
+        return _sampled(clip, t, size, stride, transforms, sample)
 
 
 def sample_frame_folder(
-    folder: str | Path, t: int = 8, size: int = 112, stride: int = 0
+    folder: str | Path,
+    t: int = 8,
+    size: int = 112,
+    stride: int = 0,
+    transforms: Mapping[str, Any] | None = None,
+    sample: Sample | None = None,
 ) -> SampledClip:
     """T frames uniformly (or at ``stride``) over a folder of images in frame-number order
-    (:func:`~emobench.datasets.coding_sheet.list_numbered_frames`)."""
+    (:func:`~emobench.datasets.coding_sheet.list_numbered_frames`), transformed as in
+    :func:`sample_video`."""
     folder = Path(folder)
     if not folder.is_dir():
         raise InputError(folder, "frame folder not found")
@@ -120,7 +190,7 @@ def sample_frame_folder(
     if problem:
         raise InputError(folder, problem)
     with ClipFrames([folder / name for name in listing.names]) as clip:
-        return _sampled(clip, len(listing.names), t, size, stride)
+        return _sampled(clip, t, size, stride, transforms, sample)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -165,6 +235,7 @@ class FramesStep(PrepareStep):
 
     settings = FramesSettings
     order = 10
+    decodes_frames = True
     media = ("face_video", "face_frames_dir")
     arrays = (ArraySpec("face/frames", _frames_attrs),)
 
@@ -176,11 +247,14 @@ class FramesStep(PrepareStep):
     ) -> StepOutput:
         s = settings
         if "face_video" in sample.media:
-            clip = sample_video(root / sample.media["face_video"], s.frames, s.size, s.stride)
+            path = root / sample.media["face_video"]
+            clip = sample_video(path, s.frames, s.size, s.stride, used, sample)
         else:
             folder = root / sample.media["face_frames_dir"]
-            clip = sample_frame_folder(folder, s.frames, s.size, s.stride)
-        return StepOutput({"face/frames": clip.frames}, padded=clip.padded)
+            clip = sample_frame_folder(folder, s.frames, s.size, s.stride, used, sample)
+        arrays = {"face/frames": clip.frames}
+        arrays.update({variant_key("face/frames", v): f for v, f in clip.variants.items()})
+        return StepOutput(arrays, row=clip.row, padded=clip.padded)
 
     def variant(self, settings: FramesSettings) -> dict[str, Any]:
         parts: dict[str, Any] = {"frames": settings.frames, "size": settings.size}

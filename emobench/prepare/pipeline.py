@@ -38,7 +38,14 @@ from emobench.datasets.registry import MINIATURE_MARKER, get_adapter
 from emobench.datasets.sample import Sample, Skip
 from emobench.errors import EmobenchError, InputError
 from emobench.pack import PackWriter, check_writable
-from emobench.prepare.step import STEPS, PrepareStep, option_fields, option_key, ordered_steps
+from emobench.prepare.step import (
+    STEPS,
+    PrepareStep,
+    active_transforms,
+    option_fields,
+    option_key,
+    ordered_steps,
+)
 
 COMPRESSIONS = (None, "lzf", "gzip")  # HDF5 filters every h5py build has
 
@@ -156,8 +163,15 @@ Plan = tuple[tuple[str, Any, dict[str, Any]], ...]
 
 
 def _plan(sample: Sample, steps: list[PrepareStep], settings: Mapping[str, Any]) -> Plan:
+    """The steps that apply to ``sample``, each with the settings of the steps it uses — for
+    a step that decodes frames, also those of every active frame transform."""
+    transforms = active_transforms(settings)
     return tuple(
-        (s.name, settings[s.name], {u: settings[u] for u in s.uses})
+        (
+            s.name,
+            settings[s.name],
+            {u: settings[u] for u in s.uses} | (transforms if s.decodes_frames else {}),
+        )
         for s in steps
         if s.applies(sample)
     )
@@ -275,11 +289,14 @@ def prepare_dataset(
         samples = step.assign(samples, resolved[step.name])
     plans = [_plan(s, steps, resolved) for s in samples]
     ran = [s for s in steps if any(name == s.name for plan in plans for name, _, _ in plan)]
-    recorded = {s.name for s in ran} | {u for s in ran for u in s.uses}
+    used = {u for plan in plans for _, _, uses in plan for u in uses}
+    recorded = {s.name for s in ran} | used
     recorded_settings = {s.name: resolved[s.name].as_dict() for s in steps if s.name in recorded}
     variant: dict[str, Any] = {}
-    for step in ran:
-        variant.update(step.variant(resolved[step.name]))
+    for step in steps:
+        if step in ran or (step.transforms_frames and step.name in used):
+            step.preflight(resolved[step.name])
+            variant.update(step.variant(resolved[step.name]))
     writer = PackWriter(
         out,
         dataset=dataset,
@@ -291,6 +308,7 @@ def prepare_dataset(
         miniature=miniature,
     )
     padded = prepared = 0
+    written: set[str] = set()  # every array key a sample wrote
     pool = (
         ProcessPoolExecutor(
             workers, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_init
@@ -314,13 +332,17 @@ def prepare_dataset(
                 else:
                     arrays, was_padded, extra = done
                     writer.add({**_row(sample), **extra}, arrays)
+                    written.update(arrays)
                     padded += was_padded
                     prepared += 1
                 if progress:
                     progress(i + 1, len(samples), sample.id)
             for step in ran:
                 for spec in step.arrays:
-                    writer.set_attrs(spec.key, spec.attrs(resolved[step.name]))
+                    attrs = spec.attrs(resolved[step.name])
+                    writer.set_attrs(spec.key, attrs)
+                    for key in _variants_of(spec.key, written):
+                        writer.set_attrs(key, {**attrs, "variant_of": spec.key})
             if excluded:
                 writer.set_attrs("/", {"excluded": json.dumps(excluded, sort_keys=True)})
             writer.set_attrs(
@@ -346,6 +368,15 @@ def prepare_dataset(
         steps=recorded_settings,
         unused_options=_unused(options, [s for s in steps if s.name in recorded]),
         notes=notes,
+    )
+
+
+def _variants_of(key: str, written: set[str]) -> list[str]:
+    """The frame-transform variants of array ``key`` that samples wrote (``face/frames`` →
+    ``face_chin_only/frames``, see :func:`~emobench.prepare.step.variant_key`)."""
+    group, _, rest = key.partition("/")
+    return sorted(
+        k for k in written if k != key and k.startswith(group + "_") and k.endswith("/" + rest)
     )
 
 

@@ -18,11 +18,22 @@ new file. A step declares:
 - ``uses``: other steps whose settings it reads (``apex`` finds faces with ``faces``), recorded
   in the pack beside its own;
 - ``order``: its place when several steps apply to one sample;
+- ``preflight(settings)``: checks, once before any sample, what every sample needs (the
+  pose model of ``streams``), so that a missing set-up is one error saying what to run;
 - ``assign(samples, settings)``: a decision over the whole dataset made before any sample is
   processed (``unpair`` gives each subject its training role), returned as annotations;
 - ``audit(pack, settings)``: what ``info`` shows of the step's work on a finished pack and
   the problems ``verify`` finds in it (``unpair`` re-checks that no subject straddles the
   two modalities).
+
+Frame transforms. A step with ``transforms_frames`` (``masks``) changes decoded frames
+instead of reading media: when its settings are ``active`` (``--mask`` given), every step that
+``decodes_frames`` (``frames``, ``streams``) receives its settings in ``used`` and passes the
+clip's frames, at native resolution and before any crop or resize, through
+:func:`apply_frame_transforms`. A transform may return extra variants of the frames (one per
+mask coverage level, for the robustness protocols); the decoding step writes variant ``""`` to
+``<group>/frames`` and variant ``v`` to ``<group>_v/frames``. Analyses several steps need on
+the same frames (face landmarks) are kept once per clip in :attr:`NativeFrames.cache`.
 
 The pipeline records each step that ran, with its settings, in the pack's ``steps`` attribute.
 """
@@ -148,6 +159,46 @@ class ArraySpec:
 
 
 @dataclass
+class NativeFrames:
+    """The frames a step decoded from one clip, at native resolution (before crop or resize),
+    and what steps learned about them (``cache``: face landmarks found once per clip)."""
+
+    frames: list[np.ndarray]  # RGB uint8, each (H, W, 3), in source order
+    indices: tuple[int, ...]  # source frame index of each
+    fps: float  # the clip's frame rate (25.0 when the container does not say)
+    name: str  # the file or folder read, for error messages
+    cache: dict[str, Any] = field(default_factory=dict)
+
+    def timestamps_ms(self) -> list[int]:
+        """A strictly increasing time of each frame in milliseconds, from its index and the
+        frame rate (what MediaPipe's VIDEO mode tracks by)."""
+        fps = self.fps if self.fps > 0 else 25.0
+        times: list[int] = []
+        for index in self.indices:
+            t = round(1000.0 * index / fps)
+            times.append(max(t, times[-1] + 1) if times else t)
+        return times
+
+
+@dataclass
+class FrameVariants:
+    """What frame transforms made of one clip: variant name → frames (``""`` is the main
+    one) and the per-sample manifest columns they add to ``/samples``."""
+
+    frames: dict[str, list[np.ndarray]]
+    row: dict[str, Any] = field(default_factory=dict)
+
+
+def variant_key(key: str, variant: str) -> str:
+    """The pack array of a frame variant: ``face/frames`` + ``chin_only`` →
+    ``face_chin_only/frames``; the main variant ``""`` keeps ``key``."""
+    if not variant:
+        return key
+    group, _, rest = key.partition("/")
+    return f"{group}_{variant}/{rest}"
+
+
+@dataclass
 class StepOutput:
     """What a step made of one sample: pack arrays, extra ``/samples`` columns, and whether
     its clip was padded by repeating frames."""
@@ -166,6 +217,8 @@ class PrepareStep:
     name: str = ""  # set by register_step
     settings: type = StepSettings
     order: int = 0
+    transforms_frames: bool = False  # a frame transform (see the module docstring)
+    decodes_frames: bool = False  # decodes clips and applies the active frame transforms
     media: tuple[str, ...] = ()
     uses: tuple[str, ...] = ()
     arrays: tuple[ArraySpec, ...] = ()
@@ -187,6 +240,19 @@ class PrepareStep:
         """``(lines, problems)``: what ``info`` prints about this step's work on ``pack``
         (recorded with ``settings``), and what ``verify`` reports as wrong with it."""
         return [], []
+
+    def preflight(self, settings: Any) -> None:
+        """Called once before any sample when the step will run: raises EmobenchError when
+        something every sample needs is missing (a model file not set up), so that the
+        dataset fails once with what to do instead of skipping every sample."""
+
+    def active(self, settings: Any) -> bool:
+        """A frame transform with these settings changes frames (``masks``: a style given)."""
+        return False
+
+    def transform(self, clip: NativeFrames, sample: Sample, settings: Any) -> FrameVariants:
+        """A frame transform's work on one clip's native frames (the main variant at least)."""
+        return FrameVariants({"": clip.frames})
 
     def variant(self, settings: Any) -> dict[str, Any]:
         """``key=value`` parts this step adds to the pack's ``variant`` name."""
@@ -215,3 +281,29 @@ def register_step(name: str) -> Callable[[type[PrepareStep]], type[PrepareStep]]
 def ordered_steps() -> list[PrepareStep]:
     """Every registered step, in the order they run on a sample."""
     return sorted((step for _, step in STEPS.items()), key=lambda s: (s.order, s.name))
+
+
+def active_transforms(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """Step name → settings of every frame transform the resolved ``settings`` switch on."""
+    return {
+        step.name: settings[step.name]
+        for step in ordered_steps()
+        if step.transforms_frames and step.active(settings[step.name])
+    }
+
+
+def apply_frame_transforms(
+    clip: NativeFrames, sample: Sample, used: Mapping[str, Any]
+) -> FrameVariants:
+    """The clip's frames after every active transform named in ``used``, in step order. Each
+    transform works on the main variant the previous one left; extra variants accumulate."""
+    variants: dict[str, list[np.ndarray]] = {"": clip.frames}
+    row: dict[str, Any] = {}
+    for step in ordered_steps():
+        if not (step.transforms_frames and step.name in used):
+            continue
+        current = dataclasses.replace(clip, frames=variants[""])
+        out = step.transform(current, sample, used[step.name])
+        variants.update(out.frames)
+        row.update(out.row)
+    return FrameVariants(variants, row)

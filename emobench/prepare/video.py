@@ -38,13 +38,20 @@ REDUCED_READS = {
 
 def to_square_rgb(frame_bgr: np.ndarray, size: int) -> np.ndarray:
     """A BGR (or grey) frame resized whole to ``size × size`` RGB uint8."""
-    if frame_bgr.ndim == 2:
-        frame_bgr = cv2.cvtColor(frame_bgr, cv2.COLOR_GRAY2BGR)
-    h, w = frame_bgr.shape[:2]
+    return cv2.cvtColor(resize_square(to_bgr(frame_bgr), size), cv2.COLOR_BGR2RGB)
+
+
+def to_bgr(frame: np.ndarray) -> np.ndarray:
+    """A decoded frame with three channels (grey frames are repeated)."""
+    return cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR) if frame.ndim == 2 else frame
+
+
+def resize_square(frame: np.ndarray, size: int) -> np.ndarray:
+    """A frame resized whole to ``size × size`` (area averaging when shrinking), channel
+    order kept."""
+    h, w = frame.shape[:2]
     interp = cv2.INTER_AREA if min(h, w) >= size else cv2.INTER_LINEAR
-    return cv2.cvtColor(
-        cv2.resize(frame_bgr, (size, size), interpolation=interp), cv2.COLOR_BGR2RGB
-    )
+    return cv2.resize(frame, (size, size), interpolation=interp)
 
 
 def jpeg_problem(data: bytes) -> str | None:
@@ -146,6 +153,17 @@ class ClipFrames:
     def name(self) -> Path:
         """What an error about the whole clip names: the video, or the frames' folder."""
         return self.video if self.video is not None else self.paths[0].parent
+
+    @property
+    def fps(self) -> float:
+        """The frame rate a video's container states (25.0 when it states none, and for
+        image lists, which carry no time)."""
+        if self.video is None:
+            return 25.0
+        if self._cap is None:
+            self._open()
+        rate = float(self._cap.get(cv2.CAP_PROP_FPS) or 0.0)
+        return rate if rate > 0 else 25.0
 
     @property
     def on_disk(self) -> int | None:

@@ -58,6 +58,9 @@ def build_record(
                 "train": list(protocol.training_inputs),
                 "test": list(protocol.testing_inputs),
             },
+            # what each input was read from, for the main test and for each test condition
+            "input_sources": dict(protocol.input_sources),
+            "conditions": {k: dict(v) for k, v in protocol.conditions.items()},
         },
         "split_digest": split_digest,
         "pack": {

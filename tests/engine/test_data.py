@@ -57,3 +57,24 @@ def test_a_damaged_array_is_refused_when_read(tmp_path):
     data[1]  # intact rows read as usual
     with pytest.raises(PackCorrupt, match="face/frames of sample s2 does not match its sha256"):
         data[2]
+
+
+def test_an_input_source_feeds_one_input_the_array_of_another(tmp_path):
+    """``input_sources`` (``{"face": "body"}``): the batch key is the model's input, the bytes
+    are the source's, checked against the source's sha256."""
+    with PackWriter(tmp_path / "p.h5", dataset="d", variant="v", source_digest="", steps={}) as w:
+        for i in range(3):
+            w.add(
+                {"id": f"s{i}", "subject": str(i)},
+                {
+                    "face/frames": np.full((2, 4, 4, 3), i, np.uint8),
+                    "body/frames": np.full((2, 4, 4, 3), 100 + i, np.uint8),
+                },
+            )
+        w.finish()
+    pack = Pack(tmp_path / "p.h5")
+    targets = np.zeros(3, np.int64)
+    plain = PackDataset(pack, np.arange(3), ("face",), targets)
+    sourced = PackDataset(pack, np.arange(3), ("face",), targets, sources={"face": "body"})
+    assert set(sourced[1]) == {"face", "target"}
+    assert int(plain[1]["face"].max()) == 1 and int(sourced[1]["face"].max()) == 101
