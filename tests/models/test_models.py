@@ -52,6 +52,9 @@ def make_batch(
         "visible": lambda: torch.rand(n, 3, side, side, generator=g),
         "thermal": lambda: torch.randn(n, 1, side, side, generator=g),
         "clip": lambda: torch.rand(n, t, 3, side, side, generator=g),
+        "body": lambda: torch.rand(n, t, 3, side, side, generator=g),
+        "fullbody": lambda: torch.rand(n, t, 3, side, side, generator=g),
+        "scene": lambda: torch.rand(n, t, 3, side, side, generator=g),
         "fixmap": lambda: torch.softmax(torch.randn(n, 24 * 24, generator=g), 1).reshape(
             n, 1, 24, 24
         ),
