@@ -46,6 +46,23 @@ def synth(
     return write_miniature(dataset, Path(out), seed=seed, progress=progress)
 
 
+def setup_body_model(*, wheel: str | Path | None = None, progress: Progress | None = None) -> Path:
+    """Build MediaPipe's pose-landmarker model (for ``prepare --body-box pose``) from the
+    ``mediapipe==0.10.21`` wheel of the package registry, or from ``wheel`` on disk, into
+    ``$EMOBENCH_HOME/models``; returns its path (at once when it is already built)."""
+    from emobench.prepare.body_model import setup_body_model as build
+
+    return build(wheel=Path(wheel) if wheel else None, progress=progress)
+
+
+def preview_masks(image: str | Path, out: str | Path) -> Any:
+    """Draw every mask style at every coverage level on the face of ``image``, as one PNG
+    grid at ``out`` (what ``prepare --mask`` would draw)."""
+    from emobench.prepare.mask_preview import preview_masks as draw
+
+    return draw(Path(image), Path(out))
+
+
 def miniature_raw_for(dataset: str, progress: Progress | None = None) -> Path:
     """The raw miniature folder of ``dataset`` (synthesised on first use, then cached)."""
     from emobench.miniature import miniature_raw

@@ -30,6 +30,10 @@ app = typer.Typer(
 )
 protocols_app = typer.Typer(help="List, show and validate protocol files.", no_args_is_help=True)
 app.add_typer(protocols_app, name="protocols")
+setup_app = typer.Typer(help="Build the model files a prepare step needs.", no_args_is_help=True)
+app.add_typer(setup_app, name="setup")
+masks_app = typer.Typer(help="Synthetic face masks: look before you prepare.", no_args_is_help=True)
+app.add_typer(masks_app, name="masks")
 console = Console(stderr=True)
 out = Console()
 
@@ -107,6 +111,42 @@ def _say_miniature(what: str, dataset: str = "emer") -> None:
 
 
 # ---------------------------------------------------------------------------------------------
+@setup_app.command("body-model")
+def setup_body_model(
+    wheel: Annotated[
+        Path | None,
+        typer.Option(help="A mediapipe-0.10.21 wheel on disk, instead of `pip download`."),
+    ] = None,
+) -> None:
+    """Build MediaPipe's pose model for [bold]prepare --body-box pose[/] (once per machine).
+
+    The pose models ship inside the mediapipe 0.10.21 wheel of the package registry; this
+    downloads that wheel (nothing is installed), adds the input metadata MediaPipe's tasks API
+    needs and writes one .task file under $EMOBENCH_HOME/models.
+    """
+    from emobench import api
+
+    with friendly_errors(), progress_bar("setup body-model") as update:
+        path = api.setup_body_model(wheel=wheel, progress=update)
+    out.print(f"pose model ready: {path}", highlight=False, soft_wrap=True)
+
+
+@masks_app.command("preview")
+def masks_preview(
+    image: Annotated[Path, typer.Option(help="A face image (JPEG, PNG ...).")],
+    out_path: Annotated[Path, typer.Option("--out", help="PNG file to write.")],
+) -> None:
+    """Draw every mask style × coverage level on the face of IMAGE, as one PNG grid."""
+    from emobench import api
+
+    with friendly_errors():
+        report = api.preview_masks(image, out_path)
+    out.print(f"wrote {out_path}", highlight=False, soft_wrap=True)
+    if report is not None and getattr(report, "lines", None):
+        for line in report.lines:
+            _plain(line)
+
+
 @app.command()
 def synth(
     dataset: Annotated[str, typer.Argument(help="Dataset whose miniature to write, e.g. emer.")],
@@ -499,23 +539,18 @@ def _print_run(record: dict, path: Path) -> None:
         f"selection: {record['selection']})"
     )
     metrics = list(record["summary"])
-    table.add_column("fold")
-    for m in metrics:
-        table.add_column(m, justify="right")
-    table.add_column("best epoch", justify="right")
+    table.add_column("fold", no_wrap=True)
+    for m in metrics:  # metric names are never cut: a column is as wide as its name
+        table.add_column(m, justify="right", no_wrap=True, min_width=len(m))
+    table.add_column("epoch", justify="right", no_wrap=True)
     for f in record["folds"]:
         table.add_row(
             str(f["fold"]), *[f"{f['test'][m]:.4f}" for m in metrics], str(f.get("best_epoch", ""))
         )
-    table.add_row(
-        "mean ± std",
-        *[
-            f"{record['summary'][m]['mean']:.4f} ± {record['summary'][m]['std']:.4f}"
-            for m in metrics
-        ],
-        "",
-    )
+    for stat in ("mean", "std"):
+        table.add_row(stat, *[f"{record['summary'][m][stat]:.4f}" for m in metrics], "")
     out.print(table)
+    _print_conditions(record)
     probe = record.get("probe")
     for key, what in (probe or {}).get("reads", {}).items():
         value, chance = probe[key], probe["chance"][key]
@@ -525,6 +560,22 @@ def _print_run(record: dict, path: Path) -> None:
             highlight=False,
         )
     _plain(f"results: {path}  ({record['wall_time_s']:.1f} s)")
+
+
+def _print_conditions(record: dict) -> None:
+    """The same checkpoints tested under each of the protocol's test conditions."""
+    conditions = record.get("conditions") or {}
+    if not conditions:
+        return
+    metrics = list(record["summary"])
+    table = Table(title="test conditions (same checkpoints, test rows read otherwise)")
+    table.add_column("condition", no_wrap=True)
+    for m in metrics:
+        table.add_column(m, justify="right", no_wrap=True, min_width=len(m))
+    table.add_row("as trained", *[f"{record['summary'][m]['mean']:.4f}" for m in metrics])
+    for name, summary in conditions.items():
+        table.add_row(name, *[f"{summary[m]['mean']:.4f}" for m in metrics])
+    out.print(table)
 
 
 @app.command()
