@@ -142,9 +142,8 @@ def masks_preview(
     with friendly_errors():
         report = api.preview_masks(image, out_path)
     out.print(f"wrote {out_path}", highlight=False, soft_wrap=True)
-    if report is not None and getattr(report, "lines", None):
-        for line in report.lines:
-            _plain(line)
+    for (style, coverage), share in report.covered.items():
+        _plain(f"{style} at {coverage}: covers {share:.0%} of the face area")
 
 
 @app.command()

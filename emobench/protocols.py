@@ -179,7 +179,10 @@ class Protocol:
                 train, validation = self._release_validation(samples, positions, train_part)
             else:
                 train, validation = self._carve_validation(train_part, subjects, k)
-            _check_disjoint(self, k, subjects, train, validation, test)
+            if self.split.get("subjects_disjoint", True):
+                _check_disjoint(self, k, subjects, train, validation, test)
+            elif min(len(train), len(validation), len(test)) == 0:
+                raise ProtocolError(f"protocol {self.id}, fold {k}: an empty train/val/test part")
             train = np.concatenate([train, pooled])
             folds.append(Fold(k, np.sort(train), np.sort(validation), np.sort(test)))
         return folds
@@ -289,6 +292,7 @@ def _build(path: Path, data: dict[str, Any]) -> Protocol:
     if "inputs" not in data and not (train_inputs and test_inputs):
         raise ProtocolError(f"{path}: give inputs, or train_inputs and test_inputs")
     inputs = tuple(data.get("inputs", dict.fromkeys(train_inputs + test_inputs)))
+    _check_tables(path, data)
     protocol = Protocol(
         name=data["name"],
         version=int(data["version"]),
@@ -369,6 +373,11 @@ def validate(p: Protocol) -> list[str]:
     ):
         problems.append("the release's validation value must differ from its train and test")
     problems += _source_problems(p)
+    if p.split.get("subjects_disjoint", True) is not True and p.split.get("scheme") not in (
+        "official_split",
+        "official_folds",
+    ):
+        problems.append("split.subjects_disjoint = false is only for a release's own split")
     if p.validation.get("group", "subject") != "subject":
         problems.append("validation must be grouped by subject")
     if p.aux_label and not p.aux_classes:
@@ -391,6 +400,24 @@ def validate(p: Protocol) -> list[str]:
         if "source" not in rep:
             problems.append(f"reported.{model} has no source")
     return problems
+
+
+def _check_tables(path: Path, data: dict[str, Any]) -> None:
+    """``input_sources`` is a table of names, ``conditions`` a table of tables holding one:
+    anything else is a ProtocolError naming the file (not a traceback later)."""
+
+    def names_table(value: Any) -> bool:
+        return isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
+
+    if "input_sources" in data and not names_table(data["input_sources"]):
+        raise ProtocolError(f"{path}: input_sources must be a table of input names")
+    conditions = data.get("conditions", {})
+    if not isinstance(conditions, dict) or not all(
+        isinstance(t, dict) and names_table(t.get("input_sources", {})) for t in conditions.values()
+    ):
+        raise ProtocolError(
+            f"{path}: conditions must be tables [conditions.<name>] with an input_sources table"
+        )
 
 
 def _source_problems(p: Protocol) -> list[str]:

@@ -185,7 +185,7 @@ def emoreact_raw(tmp_path_factory) -> Path:
 
 # The EmoReact protocols read three packs: unmasked, masked (surgical, full) and the
 # robustness pack (main frames unmasked, one copy per coverage level); tests share them.
-EMOREACT_STREAMS = {"streams": "face,body,scene"}
+EMOREACT_STREAMS = {"streams": "face,body,scene", "body_box": "pose", "crop_margin": 0.1}
 
 
 @pytest.fixture(scope="session")

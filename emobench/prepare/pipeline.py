@@ -292,6 +292,13 @@ def prepare_dataset(
     used = {u for plan in plans for _, _, uses in plan for u in uses}
     recorded = {s.name for s in ran} | used
     recorded_settings = {s.name: resolved[s.name].as_dict() for s in steps if s.name in recorded}
+    idle = sorted(set(active_transforms(resolved)) - used)
+    if idle and samples:
+        raise EmobenchError(
+            f"the {', '.join(idle)} step changes decoded frames, but no step of {dataset!r} "
+            "decodes frames (its media are not face videos or frame folders): nothing would "
+            f"be {'masked' if 'masks' in idle else 'changed'}"
+        )
     variant: dict[str, Any] = {}
     for step in steps:
         if step in ran or (step.transforms_frames and step.name in used):
@@ -339,7 +346,7 @@ def prepare_dataset(
                     progress(i + 1, len(samples), sample.id)
             for step in ran:
                 for spec in step.arrays:
-                    attrs = spec.attrs(resolved[step.name])
+                    attrs = spec.attrs(resolved[spec.settings_of or step.name])
                     writer.set_attrs(spec.key, attrs)
                     for key in _variants_of(spec.key, written):
                         writer.set_attrs(key, {**attrs, "variant_of": spec.key})

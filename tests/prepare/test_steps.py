@@ -40,7 +40,9 @@ def test_every_step_declares_settings_arrays_and_media(name) -> None:
     for spec in step.arrays:
         group, _, array = spec.key.partition("/")
         assert group and array and "/" not in array
-        assert isinstance(spec.attrs(settings), dict)
+        described_by = STEPS.get(spec.settings_of).settings() if spec.settings_of else settings
+        assert spec.settings_of is None or spec.settings_of in step.uses
+        assert isinstance(spec.attrs(described_by), dict)
     if step.arrays:  # a step that writes arrays reads media, and names them when it fails
         assert step.media
 
