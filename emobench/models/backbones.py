@@ -1,6 +1,7 @@
 """Plain-torch building blocks shared by the model families (no torchvision, no downloads).
 
 - :func:`resize_frames` — square resizing of frames inside a model.
+- :class:`ResNetTrunk` — stem, initialisation, resizing and feature maps every ResNet shares.
 - :class:`ResNet18` — the torchvision ResNet-18 layout (BasicBlock, layers [2, 2, 2, 2]) with a
   ``width`` knob (64 = the real network) and an ``input_size`` knob (frames are resized inside
   the encoder); randomly initialised like torchvision.
@@ -55,10 +56,12 @@ class BasicBlock(nn.Module):
         return F.relu(out + identity, inplace=True)
 
 
-class ResNet18(nn.Module):
-    """ResNet-18 trunk without the fc layer: ``(N, C, H, W)`` → ``(N, 8 · width)``.
+class ResNetTrunk(nn.Module):
+    """What the ResNet trunks here share (:class:`ResNet18`, and ResNet-50 in
+    :mod:`emobench.models.bottleneck_resnet`): the 7×7 stem, four stages a subclass builds
+    (``make_stages``), torchvision's initialisation (Kaiming normal convolutions, BatchNorm
+    weight 1, bias 0), resizing inside the trunk, and the maps of the last two stages.
 
-    ``width=64`` is the torchvision network (11,176,512 parameters without fc).
     ``input_size``: when set and different from the incoming side, frames are resized to
     ``input_size × input_size`` first (2×2 box averages while the side halves evenly, then
     bilinear interpolation, antialiased when shrinking).
@@ -75,19 +78,57 @@ class ResNet18(nn.Module):
         in_channels: int = 3,
     ):
         super().__init__()
+        name = type(self).__name__
         if width < 1:
-            raise ValueError(f"ResNet18 width must be positive, got {width}")
+            raise ValueError(f"{name} width must be positive, got {width}")
         if in_channels < 1:
-            raise ValueError(f"ResNet18 in_channels must be positive, got {in_channels}")
+            raise ValueError(f"{name} in_channels must be positive, got {in_channels}")
         self.width = width
         self.input_size = input_size
         self.channels_last = channels_last
-        self.out_features = 8 * width
         self.in_channels = in_channels
         self.conv1 = nn.Conv2d(in_channels, width, 7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(width)
         self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
-        stages = []
+        stages, self.out_features = self.make_stages(width)
+        self.layer1, self.layer2, self.layer3, self.layer4 = stages
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+
+    def make_stages(self, width: int) -> tuple[list[nn.Module], int]:
+        """The four stages after the stem, and the channels the last one gives."""
+        raise NotImplementedError
+
+    def resize(self, x: torch.Tensor) -> torch.Tensor:
+        return resize_frames(x, self.input_size)
+
+    def feature_maps(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The maps of the last two stages, ``layer3`` and ``layer4``."""
+        x = self.resize(x)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        x = self.maxpool(F.relu(self.bn1(self.conv1(x)), inplace=True))
+        low = self.layer3(self.layer2(self.layer1(x)))
+        return low, self.layer4(low)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.flatten(F.adaptive_avg_pool2d(self.feature_maps(x)[1], 1), 1)
+
+
+class ResNet18(ResNetTrunk):
+    """ResNet-18 trunk without the fc layer: ``(N, C, H, W)`` → ``(N, 8 · width)``; its
+    ``feature_maps`` have 4·width and 8·width channels.
+
+    ``width=64`` is the torchvision network (11,176,512 parameters without fc); the other
+    arguments are :class:`ResNetTrunk`'s.
+    """
+
+    def make_stages(self, width: int) -> tuple[list[nn.Module], int]:
+        stages: list[nn.Module] = []
         in_channels = width
         for i in range(4):
             channels = width * 2**i
@@ -98,28 +139,7 @@ class ResNet18(nn.Module):
                 )
             )
             in_channels = channels
-        self.layer1, self.layer2, self.layer3, self.layer4 = stages
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-
-    def resize(self, x: torch.Tensor) -> torch.Tensor:
-        return resize_frames(x, self.input_size)
-
-    def feature_maps(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The maps of the last two stages, ``layer3`` (4·width) and ``layer4`` (8·width)."""
-        x = self.resize(x)
-        if self.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        x = self.maxpool(F.relu(self.bn1(self.conv1(x)), inplace=True))
-        low = self.layer3(self.layer2(self.layer1(x)))
-        return low, self.layer4(low)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.flatten(F.adaptive_avg_pool2d(self.feature_maps(x)[1], 1), 1)
+        return stages, 8 * width
 
 
 class FrameEncoder(nn.Module):

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from emobench.models.backbones import resize_frames
+from emobench.models.backbones import ResNetTrunk
 
 EXPANSION = 4
 LAYERS = (3, 4, 6, 3)
@@ -48,34 +48,15 @@ class Bottleneck(nn.Module):
         return F.relu(out + identity, inplace=True)
 
 
-class ResNet50(nn.Module):
+class ResNet50(ResNetTrunk):
     """ResNet-50 trunk without the fc layer: ``(N, C, H, W)`` → ``(N, 32 · width)``.
 
     ``input_size``, ``channels_last`` and ``in_channels`` as in
     :class:`~emobench.models.backbones.ResNet18`.
     """
 
-    def __init__(
-        self,
-        width: int = 64,
-        input_size: int | None = None,
-        channels_last: bool = False,
-        in_channels: int = 3,
-    ):
-        super().__init__()
-        if width < 1:
-            raise ValueError(f"ResNet50 width must be positive, got {width}")
-        if in_channels < 1:
-            raise ValueError(f"ResNet50 in_channels must be positive, got {in_channels}")
-        self.width = width
-        self.input_size = input_size
-        self.channels_last = channels_last
-        self.in_channels = in_channels
-        self.out_features = width * 8 * EXPANSION
-        self.conv1 = nn.Conv2d(in_channels, width, 7, stride=2, padding=3, bias=False)
-        self.bn1 = nn.BatchNorm2d(width)
-        self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
-        stages = []
+    def make_stages(self, width: int) -> tuple[list[nn.Module], int]:
+        stages: list[nn.Module] = []
         channels_in = width
         for i, blocks in enumerate(LAYERS):
             channels = width * 2**i
@@ -84,25 +65,4 @@ class ResNet50(nn.Module):
             channels_in = channels * EXPANSION
             stage += [Bottleneck(channels_in, channels) for _ in range(blocks - 1)]
             stages.append(nn.Sequential(*stage))
-        self.layer1, self.layer2, self.layer3, self.layer4 = stages
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-
-    def resize(self, x: torch.Tensor) -> torch.Tensor:
-        return resize_frames(x, self.input_size)
-
-    def feature_maps(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The maps of the last two stages, ``layer3`` (16·width) and ``layer4`` (32·width)."""
-        x = self.resize(x)
-        if self.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        x = self.maxpool(F.relu(self.bn1(self.conv1(x)), inplace=True))
-        low = self.layer3(self.layer2(self.layer1(x)))
-        return low, self.layer4(low)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.flatten(F.adaptive_avg_pool2d(self.feature_maps(x)[1], 1), 1)
+        return stages, width * 8 * EXPANSION
