@@ -291,9 +291,10 @@ def test_configs_follow_the_paper_code() -> None:
     assert (small.backbone, small.width, small.input_size, small.segments) == (
         "resnet18",
         16,
-        64,
+        112,
         5,
     )
+    assert (small.optimizer, small.lr, small.scheduler) == ("adamw", 1e-3, "cosine")
 
 
 @pytest.mark.parametrize("name", ["tsn", "tsn-fusion"])
@@ -308,7 +309,9 @@ def test_paper_config_builds_and_runs_one_sample(name: str) -> None:
 
 
 def test_sgd_multistep_optimizer_and_schedule() -> None:
-    model = create_model("tsn", spec(milestones=[3, 2]))
+    model = create_model(
+        "tsn", spec(milestones=[3, 2], optimizer="sgd", scheduler="multistep", lr=0.01)
+    )
     assert model.cfg.milestones == (2, 3)
     ((opt, sched),) = model.optimizers(5)
     assert isinstance(opt, torch.optim.SGD)
@@ -349,7 +352,8 @@ def test_fusion_setting_is_checked() -> None:
 
 def test_gradient_clipping_bounds_the_update() -> None:
     torch.manual_seed(0)
-    model = create_model("tsn", spec(clip_grad=1e-3, lr=1.0, momentum=0.0, weight_decay=0.0))
+    settings = {"clip_grad": 1e-3, "lr": 1.0, "momentum": 0.0, "weight_decay": 0.0}
+    model = create_model("tsn", spec(optimizer="sgd", scheduler="none", **settings))
     before = [p.detach().clone() for p in model.parameters()]
     batch = {"face": clips(n=4), "target": torch.tensor([0, 1, 2, 0])}
     model.train_step(batch, model.optimizers(1))
