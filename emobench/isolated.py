@@ -4,12 +4,14 @@ file instead of a dead process with no message.
 
 The child is forked (Linux and macOS with the ``fork`` start method available), so nothing is
 re-imported and the cost is a few milliseconds; it sends progress reports and its result back
-through a pipe. Where ``fork`` is not available the function runs in-process.
+through a pipe, then leaves with ``os._exit`` (the parent's exit hooks are not the child's to
+run). Where ``fork`` is not available the function runs in-process.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import os
 import signal
 import traceback
 from collections.abc import Callable
@@ -81,3 +83,7 @@ def _child(fn: Callable[..., Any], args: tuple, send: Any) -> None:
         send.send(("error", (None, f"{type(err).__name__}: {err} (at {last.name})")))
     finally:
         send.close()
+        # Leave now: a normal exit runs the parent's thread-shutdown hooks, and those of a
+        # thread pool (MediaPipe's, once landmarks were found in the parent) wait forever on
+        # threads the fork did not copy.
+        os._exit(0)
