@@ -127,9 +127,9 @@ SMALL_DYNAMIC_FER = {
     "ferv39k": {"per_scene_class": 5, "scenes": 2},
     "mafw": {"per_class": 5},
 }
-# EmoReact: 16 children × 2 clips (the default world has 63 × 3); every split still holds
+# EmoReact: 12 children × 2 clips (the default world has 63 × 3); every split still holds
 # each emotion (the world's planner guarantees two positives per split and emotion).
-SMALL_WORLDS = {**SMALL_DYNAMIC_FER, "emoreact": {"subjects": 16, "clips_per_subject": 2}}
+SMALL_WORLDS = {**SMALL_DYNAMIC_FER, "emoreact": {"subjects": 12, "clips_per_subject": 2}}
 
 
 def _small_raw(tmp_path_factory, dataset: str) -> Path:

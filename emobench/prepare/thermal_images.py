@@ -53,13 +53,16 @@ import functools
 import io
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 import pandas as pd
-from sklearn.neighbors import KDTree
 
 from emobench.errors import InputError
+
+if TYPE_CHECKING:
+    from sklearn.neighbors import KDTree
 from emobench.prepare.video import jpeg_problem
 
 IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp")
@@ -125,6 +128,8 @@ def _palette(name: str) -> np.ndarray:
 
 @functools.cache
 def _palette_tree(name: str) -> KDTree:
+    from sklearn.neighbors import KDTree  # here: importing scikit-learn costs every CLI call 1 s
+
     return KDTree(_palette(name).astype(np.float64))
 
 

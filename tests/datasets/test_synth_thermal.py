@@ -159,13 +159,15 @@ def test_vt_pairs_bytes_identical_per_seed(vt_worlds) -> None:
     assert sum(a[k] != c[k] for k in a) > 0.9 * len(a)  # another seed: other images
 
 
-def test_full_world_is_written(tmp_path) -> None:
-    """The default miniature: 40 subjects × 7 classes × 2 paired captures."""
-    summary = get_synth("thermal")(tmp_path / "vt")
-    rows = _rows(tmp_path / "vt")
-    assert summary["n_subjects"] == 40 and len(rows) == 560 == summary["n_samples"]
+def test_full_world_is_written(emobench_home) -> None:
+    """The default miniature (the session's, as `emobench synth thermal` writes it, shared with
+    the tests that prepare it): 40 subjects × 7 classes × 2 paired captures."""
+    from emobench.miniature import miniature_raw
+
+    rows = _rows(miniature_raw("vt-pairs"))
+    assert len(rows) == 560
     assert {r["subject"] for r in rows} == {f"s{i:02d}" for i in range(1, 41)}
-    assert summary["n_classes"] == 7 and summary["classes"] == list(CLASSES)
+    assert {r["label"] for r in rows} == set(CLASSES)
 
 
 def test_thermal_counts_decode_to_plausible_celsius(vt_worlds) -> None:
