@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -58,9 +60,10 @@ class BasicBlock(nn.Module):
 
 class ResNetTrunk(nn.Module):
     """What the ResNet trunks here share (:class:`ResNet18`, and ResNet-50 in
-    :mod:`emobench.models.bottleneck_resnet`): the 7×7 stem, four stages a subclass builds
-    (``make_stages``), torchvision's initialisation (Kaiming normal convolutions, BatchNorm
-    weight 1, bias 0), resizing inside the trunk, and the maps of the last two stages.
+    :mod:`emobench.models.bottleneck_resnet`): the 7×7 stem, the four stages
+    ``make_stages(width)`` builds (with the channels of the last), torchvision's initialisation
+    (Kaiming normal convolutions, BatchNorm weight 1, bias 0), resizing inside the trunk, and
+    the maps of the last two stages.
 
     ``input_size``: when set and different from the incoming side, frames are resized to
     ``input_size × input_size`` first (2×2 box averages while the side halves evenly, then
@@ -72,6 +75,7 @@ class ResNetTrunk(nn.Module):
 
     def __init__(
         self,
+        make_stages: Callable[[int], tuple[list[nn.Module], int]],
         width: int = 64,
         input_size: int | None = None,
         channels_last: bool = False,
@@ -90,7 +94,7 @@ class ResNetTrunk(nn.Module):
         self.conv1 = nn.Conv2d(in_channels, width, 7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(width)
         self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
-        stages, self.out_features = self.make_stages(width)
+        stages, self.out_features = make_stages(width)
         self.layer1, self.layer2, self.layer3, self.layer4 = stages
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
@@ -98,10 +102,6 @@ class ResNetTrunk(nn.Module):
             elif isinstance(m, nn.BatchNorm2d):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
-
-    def make_stages(self, width: int) -> tuple[list[nn.Module], int]:
-        """The four stages after the stem, and the channels the last one gives."""
-        raise NotImplementedError
 
     def resize(self, x: torch.Tensor) -> torch.Tensor:
         return resize_frames(x, self.input_size)
@@ -127,19 +127,28 @@ class ResNet18(ResNetTrunk):
     arguments are :class:`ResNetTrunk`'s.
     """
 
-    def make_stages(self, width: int) -> tuple[list[nn.Module], int]:
-        stages: list[nn.Module] = []
-        in_channels = width
-        for i in range(4):
-            channels = width * 2**i
-            stride = 1 if i == 0 else 2
-            stages.append(
-                nn.Sequential(
-                    BasicBlock(in_channels, channels, stride), BasicBlock(channels, channels)
-                )
-            )
-            in_channels = channels
-        return stages, 8 * width
+    def __init__(
+        self,
+        width: int = 64,
+        input_size: int | None = None,
+        channels_last: bool = False,
+        in_channels: int = 3,
+    ):
+        super().__init__(basic_stages, width, input_size, channels_last, in_channels)
+
+
+def basic_stages(width: int) -> tuple[list[nn.Module], int]:
+    """ResNet-18's four stages of two BasicBlocks, and its 8 · width output channels."""
+    stages: list[nn.Module] = []
+    in_channels = width
+    for i in range(4):
+        channels = width * 2**i
+        stride = 1 if i == 0 else 2
+        stages.append(
+            nn.Sequential(BasicBlock(in_channels, channels, stride), BasicBlock(channels, channels))
+        )
+        in_channels = channels
+    return stages, 8 * width
 
 
 class FrameEncoder(nn.Module):

@@ -55,14 +55,25 @@ class ResNet50(ResNetTrunk):
     :class:`~emobench.models.backbones.ResNet18`.
     """
 
-    def make_stages(self, width: int) -> tuple[list[nn.Module], int]:
-        stages: list[nn.Module] = []
-        channels_in = width
-        for i, blocks in enumerate(LAYERS):
-            channels = width * 2**i
-            stride = 1 if i == 0 else 2
-            stage = [Bottleneck(channels_in, channels, stride)]
-            channels_in = channels * EXPANSION
-            stage += [Bottleneck(channels_in, channels) for _ in range(blocks - 1)]
-            stages.append(nn.Sequential(*stage))
-        return stages, width * 8 * EXPANSION
+    def __init__(
+        self,
+        width: int = 64,
+        input_size: int | None = None,
+        channels_last: bool = False,
+        in_channels: int = 3,
+    ):
+        super().__init__(bottleneck_stages, width, input_size, channels_last, in_channels)
+
+
+def bottleneck_stages(width: int) -> tuple[list[nn.Module], int]:
+    """ResNet-50's four stages of [3, 4, 6, 3] Bottlenecks, and its 32 · width channels."""
+    stages: list[nn.Module] = []
+    channels_in = width
+    for i, blocks in enumerate(LAYERS):
+        channels = width * 2**i
+        stride = 1 if i == 0 else 2
+        stage = [Bottleneck(channels_in, channels, stride)]
+        channels_in = channels * EXPANSION
+        stage += [Bottleneck(channels_in, channels) for _ in range(blocks - 1)]
+        stages.append(nn.Sequential(*stage))
+    return stages, width * 8 * EXPANSION
