@@ -24,6 +24,22 @@ The file is written as ``<name>.partial`` and renamed into place only when compl
 that exists is a finished pack; a lock file beside it (``<name>.lock``) keeps a second prepare
 from writing the same pack at the same time. Readers open the HDF5 handle lazily, once per
 process, because h5py handles do not survive ``fork`` into DataLoader workers.
+
+Resuming. A writer given a ``resume_identity`` keeps a journal beside the partial file
+(``<name>.journal``, see :class:`Journal`): every few samples it flushes the HDF5 file and then
+appends one checksummed line recording the samples written since (their table rows, array
+hashes and where their bytes lie). The journal, not the HDF5 file, says what is finished,
+because an HDF5 file killed mid-write has no consistency guarantee. A writer that finds a
+journal made with the same settings copies every recorded sample whose bytes still re-hash to
+their recorded sha256 from the old partial file (moved to ``<name>.resume`` meanwhile) into a
+fresh one, switches the journal to the fresh file with one rename, and carries on; the pack it
+finishes is the one an uninterrupted run writes. Anything else (other settings, a file that
+cannot be opened, no journal) is started over, with a sentence saying why.
+
+Shards. A pack written by one of ``n`` shard jobs (``prepare --shard k/n``) carries its part
+number and the ids of every sample of the release in order (``/shard/release_ids``, with their
+digest in the root attribute ``shard``), so that :mod:`emobench.pack_merge` can check that the
+shards are complete and put the rows back in the release's order.
 """
 
 from __future__ import annotations
@@ -31,7 +47,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable, Iterable
+import secrets
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,11 +66,12 @@ _STR = h5py.string_dtype("utf-8")
 
 
 def array_digest(array: np.ndarray) -> str:
-    """sha256 over dtype, shape and the C-ordered bytes of one sample's array."""
+    """sha256 over dtype, shape and the C-ordered bytes of one sample's array (read in place,
+    without a copy, when the array is C-contiguous)."""
     a = np.ascontiguousarray(array)
     h = hashlib.sha256()
     h.update(f"{a.dtype.str}|{a.shape}|".encode())
-    h.update(a.tobytes())
+    h.update(a.data if a.dtype.kind != "O" and a.ndim else a.tobytes())
     return h.hexdigest()
 
 
@@ -65,6 +85,16 @@ def partial_path(path: Path) -> Path:
 
 def lock_path(path: Path) -> Path:
     return path.with_name(path.name + ".lock")
+
+
+def journal_path(path: Path) -> Path:
+    """The record of the samples an unfinished pack already holds (see :class:`Journal`)."""
+    return path.with_name(path.name + ".journal")
+
+
+def resume_path(path: Path) -> Path:
+    """Where a partial file waits while its verified samples are copied into a fresh one."""
+    return path.with_name(path.name + ".resume")
 
 
 def group_of(key: str) -> str:
@@ -142,14 +172,158 @@ class PackLock:
         self._fd = None
 
 
+# ----------------------------------------------------------------------------------------------
+# Table rows in the journal: JSON that gives back the very values (a numpy float32 stays one),
+# so that a resumed pack's sample table is the one an uninterrupted run builds.
+
+
+def _encode_value(value: Any) -> Any:
+    if value is None or isinstance(value, (bool, str, int, float)):
+        return value
+    if isinstance(value, np.generic) and value.dtype.kind in "biufU":
+        return {"$np": value.dtype.str, "v": value.item()}
+    if isinstance(value, (list, tuple)):
+        items = [_encode_value(v) for v in value]
+        return {"$tuple": items} if isinstance(value, tuple) else items
+    return {"$str": str(value)}  # the table stores any other value as its text
+
+
+def _decode_value(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_decode_value(v) for v in value]
+    if isinstance(value, dict):
+        if "$np" in value:
+            return np.dtype(value["$np"]).type(value["v"])
+        if "$tuple" in value:
+            return tuple(_decode_value(v) for v in value["$tuple"])
+        return str(value["$str"])
+    return value
+
+
+def _check_line(entries: list[Any]) -> str:
+    return hashlib.sha256(json.dumps(entries, sort_keys=True).encode()).hexdigest()
+
+
+class Journal:
+    """``<pack>.journal``: which samples an unfinished pack already holds.
+
+    The first line names the partial file it describes (a random ``token``, also a root
+    attribute of that file while it is unfinished) and the ``identity`` it was made with (the
+    writer's settings and the caller's own facts, such as the list of samples); every further
+    line is one commit, ``{"entries": [...], "check": sha256}``, appended only after the HDF5
+    file was flushed. A line cut short by a kill, or one whose check fails, ends the record:
+    what comes before it is what is finished. The header is written to a temporary name and
+    renamed, so a journal that exists always has one."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def start(self, token: str, identity: dict[str, Any], entries: list[Any] = ()) -> None:
+        """A new journal (replacing any old one in one rename) for the file ``token``,
+        holding ``entries`` already."""
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(json.dumps({"journal": 1, "token": token, "identity": identity}) + "\n")
+            entries = list(entries)
+            for start in range(0, len(entries), 256):
+                f.write(self._line(entries[start : start + 256]))
+        os.replace(tmp, self.path)
+
+    def append(self, entries: list[Any]) -> None:
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(self._line(entries))
+
+    @staticmethod
+    def _line(entries: list[Any]) -> str:
+        return json.dumps({"entries": entries, "check": _check_line(entries)}) + "\n"
+
+    def read(self) -> tuple[dict[str, Any], list[Any]]:
+        """``(header, entries)``; the entries stop at the first line that is cut short or
+        does not match its check. Raises ValueError when the header is unreadable."""
+        with open(self.path, encoding="utf-8") as f:
+            text = f.read()
+        lines = text.split("\n")
+        header = json.loads(lines[0])
+        if not isinstance(header, dict) or "token" not in header:
+            raise ValueError("no journal header")
+        entries: list[Any] = []
+        for line in lines[1:-1]:  # the last piece has no newline yet: never committed
+            try:
+                record = json.loads(line)
+                if record["check"] != _check_line(record["entries"]):
+                    break
+            except (ValueError, KeyError, TypeError):
+                break
+            entries.extend(record["entries"])
+        return header, entries
+
+    def remove(self) -> None:
+        self.path.unlink(missing_ok=True)
+        self.path.with_name(self.path.name + ".tmp").unlink(missing_ok=True)
+
+
+@dataclass(frozen=True)
+class ShardRecord:
+    """What a shard pack records of its place: part ``index`` of ``count`` of a release whose
+    samples, in the adapter's order, are ``release_ids``. ``scan_skipped`` is how many of the
+    pack's skips come from reading the release's lists (the same in every shard) before the
+    ones of its own samples."""
+
+    index: int
+    count: int
+    release_ids: tuple[str, ...]
+    scan_skipped: int = 0
+
+    @property
+    def release_digest(self) -> str:
+        return ids_digest(self.release_ids)
+
+    def attr(self) -> str:
+        return json.dumps(
+            {
+                "index": self.index,
+                "count": self.count,
+                "release_size": len(self.release_ids),
+                "release_digest": self.release_digest,
+                "scan_skipped": self.scan_skipped,
+            },
+            sort_keys=True,
+        )
+
+
+SHARD_IDS = "shard/release_ids"
+
+
+def ids_digest(ids: Iterable[str]) -> str:
+    """sha256 of a list of sample ids, in order."""
+    h = hashlib.sha256()
+    for sid in ids:
+        h.update(str(sid).encode() + b"\n")
+    return h.hexdigest()
+
+
 class PackWriter:
     """Streams samples into a new pack; ``finish()`` renames it into place.
 
     ``ragged`` names the array keys whose first axis varies per sample (e.g. ``eye/series``).
     A row may lack a whole group (its ``present`` mask says so); within a group, a row holds
     all of the group's arrays or none. Use as a context manager: leaving the block with an
-    exception deletes the partial file and releases the lock.
+    exception deletes the partial file and releases the lock (Ctrl-C keeps a resumable one).
+
+    ``resume_identity`` makes the writer resumable (module docstring): the facts besides the
+    writer's own settings that must match for an unfinished partial file to be reused (the
+    pipeline gives the ids of the samples it will add, in order). The caller adds one entry
+    per unit of work — :meth:`add` for a row, :meth:`record` for work that gave no row (a
+    skipped sample) — each with a JSON ``note`` of its own; after construction, ``resumed``
+    holds the notes of the entries already in the pack, in order, and the caller continues
+    with the next one. ``resume_message`` says what happened to an earlier partial file.
+
+    ``shard`` marks the pack as one part of a sharded prepare (:class:`ShardRecord`);
+    ``allow_empty`` lets such a part finish with no row (all its samples were skipped).
     """
+
+    commit_rows = 64  # entries per journal commit, at the latest …
+    commit_seconds = 2.0  # … or this long after the last commit
 
     def __init__(
         self,
@@ -162,27 +336,21 @@ class PackWriter:
         ragged: Iterable[str] = (),
         compression: str | None = None,
         miniature: bool = False,
+        resume_identity: Mapping[str, Any] | None = None,
+        shard: ShardRecord | None = None,
+        allow_empty: bool = False,
     ):
         self.path = Path(path)
         self.tmp = partial_path(self.path)
         self.ragged = set(ragged)
         self.compression = compression
+        self.allow_empty = allow_empty
         check_writable(self.path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as err:
             raise PackError(f"{self.path}: cannot create its folder ({err})") from err
-        self._lock = PackLock(self.path)
-        self._lock.acquire()
-        try:
-            self.restarted = self.tmp.exists()
-            if self.restarted:
-                self.tmp.unlink()  # an interrupted earlier prepare (its lock was stale)
-            self._h5 = h5py.File(self.tmp, "w")
-        except OSError as err:
-            self._lock.release()
-            raise PackError(f"{self.tmp}: cannot write the pack ({err})") from err
-        self._h5.attrs.update(
+        self._root_attrs = dict(
             schema_version=SCHEMA_VERSION,
             dataset=dataset,
             variant=variant,
@@ -191,6 +359,26 @@ class PackWriter:
             miniature=bool(miniature),
             steps=json.dumps(steps, sort_keys=True),
         )
+        if shard is not None:
+            self._root_attrs["shard"] = shard.attr()
+        self._shard = shard
+        self._journal = Journal(journal_path(self.path)) if resume_identity is not None else None
+        self._identity = (
+            json.loads(
+                json.dumps(
+                    {
+                        **self._root_attrs,
+                        "ragged": sorted(self.ragged),
+                        "compression": compression,
+                        "caller": dict(resume_identity),
+                    },
+                    sort_keys=True,
+                    default=str,
+                )
+            )
+            if resume_identity is not None
+            else None
+        )
         self._rows: list[dict[str, Any]] = []
         self._present: dict[str, list[bool]] = {}  # group → per row
         self._hashes: dict[str, list[str]] = {}
@@ -198,19 +386,209 @@ class PackWriter:
         self._attrs: dict[str, dict[str, Any]] = {}
         self._datasets: dict[str, h5py.Dataset] = {}
         self._used: dict[str, int] = {}  # rows written per dataset (capacity may be larger)
+        self._pending: list[Any] = []  # journal entries not committed yet
+        self._last_commit = time.monotonic()
+        self._replaying = False
+        self.resumed: list[Any] = []
+        self.resume_message: str | None = None
+        self.resume_dropped = 0  # recorded entries whose bytes no longer re-hashed
+        self.restarted = False
+        self._lock = PackLock(self.path)
+        self._lock.acquire()
+        try:
+            self._open()
+        except BaseException:
+            if getattr(self, "_h5", None) is not None and self._h5.id.valid:
+                self._h5.close()
+            self._lock.release()
+            raise
+
+    # -- starting: fresh or resumed ------------------------------------------------------------
+
+    def _open(self) -> None:
+        source = self._resumable_source()
+        if source is None:
+            self._start_fresh()
+            return
+        old, entries = source
+        if old != resume_path(self.path):
+            os.replace(old, resume_path(self.path))
+        old = resume_path(self.path)
+        self._create()
+        kept = self._replay(old, entries)
+        self._h5.flush()
+        self._journal.start(self._token, self._identity, self._pending)
+        self._pending = []
+        old.unlink(missing_ok=True)
+        self.resumed = [e.get("note") for e in self._kept_entries]
+        dropped = self.resume_dropped = len(entries) - kept
+        if kept:
+            self.resume_message = (
+                f"{self.tmp}: resuming: {kept} sample(s) already prepared and verified"
+                + (
+                    f"; {dropped} more were recorded but do not re-hash to their sha256 and "
+                    "are prepared again"
+                    if dropped
+                    else ""
+                )
+            )
+        else:
+            self.restarted = True
+            self.resume_message = (
+                f"{self.tmp}: none of the recorded samples re-hash to their sha256; "
+                "starting over from zero"
+            )
+
+    def _resumable_source(self) -> tuple[Path, list[Any]] | None:
+        """The unfinished partial file this writer can continue, with the journal's entries,
+        or None (then ``resume_message``/``restarted`` say why, if there was something)."""
+        candidates = [p for p in (self.tmp, resume_path(self.path)) if p.exists()]
+        if self._journal is None or not self._journal.path.exists():
+            if candidates:
+                self.restarted = True
+                if self._journal is not None:
+                    self.resume_message = (
+                        f"{self.tmp}: an unfinished earlier prepare left no record of its "
+                        "finished samples; starting over from zero"
+                    )
+            return None
+        if not candidates:
+            return None
+        self.restarted = True
+        try:
+            header, entries = self._journal.read()
+        except (OSError, ValueError) as err:
+            self.resume_message = (
+                f"{self._journal.path}: the record of the unfinished prepare is unreadable "
+                f"({err}); starting over from zero"
+            )
+            return None
+        differ = _differences(header.get("identity", {}), self._identity)
+        if differ:
+            self.resume_message = (
+                f"{self.tmp}: the unfinished earlier prepare of this pack was made with other "
+                f"{', '.join(differ)}; not reusing it, starting over from zero"
+            )
+            return None
+        problems = []
+        for candidate in candidates:
+            try:
+                with h5py.File(candidate, "r") as f:
+                    token = _attr(f.attrs.get("resume_token", ""))
+            except Exception as err:  # h5py raises OSError, KeyError, RuntimeError …
+                problems.append(f"{candidate.name} cannot be opened ({err})")
+                continue
+            if token == header["token"]:
+                if not entries:
+                    self.resume_message = (
+                        f"{self.tmp}: the unfinished earlier prepare had not finished a sample "
+                        "yet; starting over"
+                    )
+                    return None
+                self.restarted = False
+                return candidate, entries
+        self.resume_message = (
+            f"{self.tmp}: the unfinished earlier prepare's file is not usable"
+            + (f" ({'; '.join(problems)})" if problems else "")
+            + "; starting over from zero"
+        )
+        return None
+
+    def _start_fresh(self) -> None:
+        for stale in (self.tmp, resume_path(self.path)):
+            stale.unlink(missing_ok=True)
+        Journal(journal_path(self.path)).remove()
+        self._create()
+        if self._journal is not None:
+            self._h5.flush()
+            self._journal.start(self._token, self._identity)
+
+    def _create(self) -> None:
+        try:
+            self._h5 = h5py.File(self.tmp, "w")
+        except OSError as err:
+            raise PackError(f"{self.tmp}: cannot write the pack ({err})") from err
+        self._h5.attrs.update(self._root_attrs)
+        self._token = secrets.token_hex(8)
+        if self._journal is not None:
+            self._h5.attrs["resume_token"] = self._token
+        if self._shard is not None:
+            ids = np.array(self._shard.release_ids, dtype=object)
+            self._h5.create_dataset(SHARD_IDS, data=ids, dtype=_STR)
+
+    def _replay(self, old: Path, entries: list[Any]) -> int:
+        """Copy the journal's entries from the old partial file while their arrays re-hash to
+        the recorded sha256; returns how many were kept (the first failure ends the copy)."""
+        self._kept_entries: list[dict[str, Any]] = []
+        try:
+            source = h5py.File(old, "r")
+        except Exception:  # h5py raises OSError, RuntimeError … for a damaged file
+            return 0
+        self._replaying = True
+        try:
+            with source as f:
+                for entry in entries:
+                    arrays = {}
+                    try:
+                        for key, (digest, start, stop) in entry.get("arrays", {}).items():
+                            a = f[key][start:stop] if key in self.ragged else f[key][start]
+                            if array_digest(a) != digest:
+                                raise ValueError(f"{key} does not re-hash")
+                            arrays[key] = a
+                        row = (
+                            {k: _decode_value(v) for k, v in entry["row"]}
+                            if "row" in entry
+                            else None
+                        )
+                    except Exception:  # unreadable bytes or a damaged structure
+                        break
+                    if row is None:
+                        self.record(entry.get("note"))
+                    else:
+                        digests = {key: where[0] for key, where in entry["arrays"].items()}
+                        self.add(row, arrays, note=entry.get("note"), digests=digests)
+                    self._kept_entries.append(entry)
+        finally:
+            self._replaying = False
+        return len(self._kept_entries)
+
+    # -- writing -------------------------------------------------------------------------------
 
     def __enter__(self) -> PackWriter:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is not None:
+        if exc_type is None:
+            return
+        if issubclass(exc_type, KeyboardInterrupt) and self._journal is not None:
+            self.suspend()
+        else:
             self.abort()
 
     def set_attrs(self, key: str, attrs: dict[str, Any]) -> None:
         """Attributes (units, sampling rate, screen geometry ...) for an array or group."""
         self._attrs.setdefault(key, {}).update(attrs)
 
-    def add(self, row: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+    @property
+    def array_keys(self) -> list[str]:
+        """Every array key some row of the pack holds so far."""
+        return sorted(self._hashes)
+
+    def record(self, note: Any = None) -> None:
+        """A unit of work that gave no row (a skipped sample), kept in the journal so that a
+        resumed prepare does not redo it."""
+        self._journal_entry({"note": note})
+
+    def add(
+        self,
+        row: dict[str, Any],
+        arrays: dict[str, np.ndarray],
+        note: Any = None,
+        digests: Mapping[str, str] | None = None,
+    ) -> None:
+        """Write one row and its arrays. ``digests``: their :func:`array_digest` where the
+        caller already computed them (prepare's worker processes do); the others are hashed
+        here."""
         n = len(self._rows)
         by_group: dict[str, set[str]] = {}
         for key in arrays:
@@ -222,32 +600,64 @@ class PackWriter:
                     f"sample {row.get('id')!r} has {group} arrays {sorted(keys)}, earlier "
                     f"samples had {sorted(known)}"
                 )
+        arrays = {key: np.asarray(value) for key, value in arrays.items()}
+        given = dict(digests or {})
+        spans = {key: self._append(key, value) for key, value in arrays.items()}
+        found = {key: array_digest(value) for key, value in arrays.items() if key not in given}
         for group in set(self._present) | set(by_group):
             self._present.setdefault(group, [False] * n).append(group in by_group)
-        for key, value in arrays.items():
-            self._append(key, np.asarray(value))
-            self._hashes.setdefault(key, [""] * n).append(array_digest(value))
+        where = {}
+        for key, (start, stop) in spans.items():
+            digest = given.get(key) or found[key]
+            self._hashes.setdefault(key, [""] * n).append(digest)
+            where[key] = [digest, start, stop]
         for digests in self._hashes.values():
             if len(digests) == n:  # this row lacks the key's group
                 digests.append("")
         self._rows.append(dict(row))
+        if self._journal is not None:
+            encoded = [[k, _encode_value(v)] for k, v in row.items()]
+            self._journal_entry({"note": note, "row": encoded, "arrays": where})
 
-    def _append(self, key: str, a: np.ndarray) -> None:
-        """Write one sample's array. Datasets grow by doubling (few h5py resizes) and are
-        trimmed to their exact length in ``finish``."""
+    def _journal_entry(self, entry: dict[str, Any]) -> None:
+        if self._journal is None:
+            return
+        self._pending.append(entry)
+        if self._replaying:
+            return
+        due = time.monotonic() - self._last_commit >= self.commit_seconds
+        if len(self._pending) >= self.commit_rows or due:
+            self.commit()
+
+    def commit(self) -> None:
+        """Flush the HDF5 file, then record the entries written since the last commit."""
+        if self._journal is None or not self._pending:
+            return
+        self._h5.flush()
+        self._journal.append(self._pending)
+        self._pending = []
+        self._last_commit = time.monotonic()
+
+    def _append(self, key: str, a: np.ndarray) -> tuple[int, int]:
+        """Write one sample's array; returns where it lies (rows ``start:stop`` of a ragged
+        array, row ``start`` of a fixed-shape one). Datasets grow by doubling (few h5py
+        resizes) and are trimmed to their exact length in ``finish``."""
         ragged = key in self.ragged
         ds = self._datasets.get(key)
         if ds is None:
             item = a.shape[1:] if ragged else a.shape
             chunk = (max(1, a.shape[0]), *item) if ragged else (1, *item)
-            ds = self._h5.create_dataset(
-                key,
-                shape=(64 * chunk[0], *item),
-                maxshape=(None, *item),
-                dtype=a.dtype,
-                chunks=chunk,
-                compression=self.compression,
-            )
+            try:
+                ds = self._h5.create_dataset(
+                    key,
+                    shape=(64 * chunk[0], *item),
+                    maxshape=(None, *item),
+                    dtype=a.dtype,
+                    chunks=chunk,
+                    compression=self.compression,
+                )
+            except ValueError as err:
+                raise PackError(f"array {key!r}: cannot be stored ({err})") from err
             self._datasets[key] = ds
             self._used[key] = 0
             if ragged:
@@ -261,20 +671,34 @@ class PackWriter:
         if ragged:
             ds[start:stop] = a
             self._offsets[key].append(stop)
+        elif self.compression is None and a.flags.c_contiguous and a.dtype == ds.dtype:
+            # One sample is one whole chunk: hand HDF5 its bytes as they are (no selection,
+            # no conversion, no pass through the chunk cache). The bytes stored are the same.
+            ds.id.write_direct_chunk((start,) + (0,) * a.ndim, a)
         else:
             ds[start] = a
         self._used[key] = stop
+        return start, stop
 
-    def finish(self, skipped: list[dict[str, str]] | None = None) -> str:
-        """Write the sample table, hashes and digest, then rename into place. Returns the digest."""
-        if not self._rows:
+    def finish(
+        self, skipped: list[dict[str, str]] | None = None, table: pd.DataFrame | None = None
+    ) -> str:
+        """Write the sample table, hashes and digest, then rename into place. Returns the
+        digest. ``table``: the sample table, one row per added row in order (default: the
+        rows given to :meth:`add`)."""
+        if not self._rows and not self.allow_empty:
             self.abort()
             raise PackError(f"{self.path}: no sample could be prepared; nothing written")
         for key, ds in self._datasets.items():
             ds.resize(self._used[key], axis=0)
         for group, present in self._present.items():
             self._h5.create_dataset(f"{group}/present", data=np.asarray(present, dtype=bool))
-        table = _normalised_table(pd.DataFrame(self._rows))
+        if table is None:
+            table = pd.DataFrame(self._rows)
+        elif len(table) != len(self._rows):
+            self.abort()
+            raise PackError(f"{self.path}: {len(table)} table rows for {len(self._rows)} samples")
+        table = _normalised_table(table)
         group = self._h5.create_group("samples")
         for column in table.columns:
             values = table[column]
@@ -292,6 +716,8 @@ class PackWriter:
             if key in self._h5:  # a prepare step may describe arrays a dataset does not have
                 self._h5[key].attrs.update(attrs)
         self._h5.attrs.update(n_samples=len(self._rows), skipped=json.dumps(skipped or []))
+        if "resume_token" in self._h5.attrs:
+            del self._h5.attrs["resume_token"]
         digest = content_digest(table, self._hashes, self._present, _all_attrs(self._h5))
         self._h5.attrs["content_digest"] = digest
         self._h5.close()
@@ -302,14 +728,55 @@ class PackWriter:
             raise PackError(
                 f"{self.path}: cannot move the finished pack into place ({err})"
             ) from err
+        if self._journal is not None:
+            self._journal.remove()
         self._lock.release()
         return digest
+
+    def suspend(self) -> None:
+        """Commit what is written, close the file and keep it for a later run to resume."""
+        if self._h5.id.valid:
+            self.commit()
+            self._h5.close()
+        self._lock.release()
 
     def abort(self) -> None:
         if self._h5.id.valid:
             self._h5.close()
         self.tmp.unlink(missing_ok=True)
+        resume_path(self.path).unlink(missing_ok=True)
+        if self._journal is not None:
+            self._journal.remove()
         self._lock.release()
+
+
+_IDENTITY_NAMES = {
+    "dataset": "dataset",
+    "variant": "variant",
+    "steps": "prepare steps or settings",
+    "source_digest": "raw data (source digest)",
+    "created_with": "emobench version",
+    "schema_version": "pack schema",
+    "miniature": "source (miniature or not)",
+    "ragged": "array layout",
+    "compression": "compression",
+    "shard": "shard",
+    "caller": "samples",
+}
+
+
+def _differences(recorded: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
+    """What differs between two writers' identities, in words (``caller`` per fact)."""
+    out = []
+    for key in sorted(set(recorded) | set(current)):
+        a, b = recorded.get(key), current.get(key)
+        if a == b:
+            continue
+        if key == "caller" and isinstance(a, dict) and isinstance(b, dict):
+            out += [k for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+        else:
+            out.append(_IDENTITY_NAMES.get(key, key))
+    return out
 
 
 def flag_column(values: pd.Series) -> np.ndarray:
@@ -401,7 +868,7 @@ class Pack:
                 self.keys = sorted(
                     k
                     for k in names
-                    if not k.startswith(("samples/", "hashes/"))
+                    if not k.startswith(("samples/", "hashes/", "shard/"))
                     and not k.endswith((".offsets", "/present"))
                 )
                 self._present = {
@@ -420,6 +887,7 @@ class Pack:
             ("excluded", "{}"),
             ("label_columns", "[]"),
             ("source_notes", "[]"),
+            ("shard", "null"),
         ):
             try:
                 self._json[name] = json.loads(self.attrs.get(name, default))
@@ -457,6 +925,27 @@ class Pack:
     @property
     def skipped(self) -> list[dict[str, str]]:
         return self._json["skipped"]
+
+    @property
+    def shard(self) -> ShardRecord | None:
+        """Which part of a sharded prepare this pack is (None for a whole pack). The release
+        ids are checked against the digest the root attribute records (PackCorrupt if not)."""
+        meta = self._json["shard"]
+        if meta is None:
+            return None
+        try:
+            ids = tuple(str(v) for v in _column(self.file()[SHARD_IDS]))
+            record = ShardRecord(
+                int(meta["index"]), int(meta["count"]), ids, int(meta["scan_skipped"])
+            )
+        except Exception as err:
+            raise PackCorrupt(f"{self.path}: its shard record is unreadable ({err})") from err
+        if record.release_digest != meta["release_digest"]:
+            raise PackCorrupt(
+                f"{self.path}: its list of the release's samples does not match the digest "
+                "it records; the shard pack is damaged — prepare this shard again"
+            )
+        return record
 
     @property
     def excluded(self) -> dict[str, int]:
@@ -606,6 +1095,10 @@ class Pack:
                 "content digest does not match the sample table, hashes, presence masks and "
                 "attributes (a root or array attribute, or the table, was changed)"
             )
+        try:
+            self.shard  # noqa: B018  (reading it checks the release ids against their digest)
+        except PackCorrupt as err:
+            problems.append(str(err).removeprefix(f"{self.path}: "))
         return problems
 
     def _shape_problem(self, key: str, rows: int) -> str | None:
@@ -634,7 +1127,8 @@ class Pack:
             "source_digest": self.attrs.get("source_digest", ""),
             "miniature": self.miniature,
             "n_samples": len(self),
-            "n_subjects": int(self.samples["subject"].nunique()),
+            "n_subjects": int(self.samples["subject"].nunique()) if len(self) else 0,
+            "shard": self._json["shard"],
             "arrays": {k: self._shape(k) for k in self.keys},
             "present": {g: int(p.sum()) for g, p in sorted(self._present.items())},
             "skipped": self.skipped,

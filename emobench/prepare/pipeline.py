@@ -12,6 +12,14 @@ itself marks as outside the task (DFEW's label 0, "not single-labelled") are not
 adapter counts them in ``excluded``, which is reported and stored in the pack's ``excluded``
 attribute. The raw folder is only ever read.
 
+Interrupted prepares resume: the pack writer keeps a journal of the samples it finished (see
+:mod:`emobench.pack`), one entry per sample in the adapter's order — its row, or its skip —
+so that a rerun of the same command re-hashes and keeps them and carries on with the next
+sample; a partial pack made with other settings, samples or raw data is started over, and the
+pack finished either way is the one an uninterrupted run writes. ``shard="k/n"`` prepares one
+part of the release (:mod:`emobench.prepare.shards`) into its own pack, which records what
+``emobench pack merge`` needs to rebuild the whole one.
+
 Settings come from three places, later ones winning: each settings dataclass's defaults, the
 adapter's own defaults (``default_frames``: 16 for the in-the-wild video datasets), and the
 options given (``prepare_dataset(..., options={"frames": 32, "stride": 2})``, by option name
@@ -37,7 +45,8 @@ import numpy as np
 from emobench.datasets.registry import MINIATURE_MARKER, get_adapter
 from emobench.datasets.sample import Sample, Skip
 from emobench.errors import EmobenchError, InputError
-from emobench.pack import PackWriter, check_writable
+from emobench.pack import PackWriter, ShardRecord, array_digest, check_writable, ids_digest
+from emobench.prepare.shards import ShardSpec
 from emobench.prepare.step import (
     STEPS,
     PrepareStep,
@@ -63,6 +72,9 @@ class PrepareReport:
     steps: dict[str, dict] = field(default_factory=dict)  # step → settings, as in the pack
     unused_options: list[str] = field(default_factory=list)  # given, but no step that ran reads
     notes: list[str] = field(default_factory=list)  # what the adapter had to guess (encodings)
+    resumed: int = 0  # samples kept from an interrupted earlier run of the same prepare
+    shard: ShardSpec | None = None  # the part of the release this pack holds
+    release_size: int = 0  # samples of the whole release (a shard holds about 1/n of them)
 
 
 class StrictModeError(EmobenchError):
@@ -211,18 +223,20 @@ def _worker_init() -> None:
 
 
 def _prepare_job(job: tuple) -> tuple:
-    """Worker side of prepare: one sample's arrays, or the file and problem that skip it.
-    Takes and returns plain tuples so that it crosses process boundaries."""
-    root, sid, subject, source, media, labels, annotations, plan = job
+    """Worker side of prepare: one sample's arrays (with their sha256 when ``hashed``, so
+    that worker processes, not the writing one, hash them), or the file and problem that
+    skip it. Takes and returns plain tuples so that it crosses process boundaries."""
+    root, sid, subject, source, media, labels, annotations, plan, hashed = job
     sample = Sample(sid, subject, source, media, labels, annotations)
     try:
         arrays, padded, extra = prepare_sample(root, sample, plan)
     except InputError as err:
         return None, (err.path, err.problem)
-    return (arrays, padded, extra), None
+    digests = {key: array_digest(value) for key, value in arrays.items()} if hashed else None
+    return (arrays, padded, extra, digests), None
 
 
-def _jobs(root: Path, samples: list[Sample], plans: list[Plan]):
+def _jobs(root: Path, samples: list[Sample], plans: list[Plan], hashed: bool):
     for s, plan in zip(samples, plans, strict=True):
         yield (
             root,
@@ -233,6 +247,7 @@ def _jobs(root: Path, samples: list[Sample], plans: list[Plan]):
             dict(s.labels),
             dict(s.annotations),
             plan,
+            hashed,
         )
 
 
@@ -258,6 +273,8 @@ def prepare_dataset(
     layout: str | None = None,
     workers: int = 1,
     progress: Callable[[int, int, str], None] | None = None,
+    shard: str | ShardSpec | None = None,
+    notice: Callable[[str], None] | None = None,
 ) -> PrepareReport:
     """Prepare every sample of ``src`` into the pack ``out``.
 
@@ -268,13 +285,18 @@ def prepare_dataset(
 
     ``workers`` > 1 decodes and extracts features in that many spawned processes (worth it
     for large real datasets; spawning costs about a second); results are written in sample
-    order, so the pack does not depend on the number of workers."""
+    order, so the pack does not depend on the number of workers.
+
+    ``shard``: ``"k/n"`` prepares part k of n into ``<out stem>.shard-<k>of<n>.h5`` (see
+    :mod:`emobench.prepare.shards`). ``notice`` receives the sentences about an earlier,
+    unfinished run of this prepare (resumed, or started over and why)."""
     _check_compression(compression)
+    part = ShardSpec.parse(shard) if shard is not None else None
     resolved = step_settings(dataset, settings, options)
     root = Path(src)
     miniature = miniature or (root / MINIATURE_MARKER).is_file()
     adapter = open_adapter(dataset, root, columns=columns, layout=layout)
-    out = Path(out)
+    out = part.pack_path(out) if part else Path(out)
     if out.resolve().is_relative_to(root.resolve()):
         raise InputError(out, f"the pack must not be written inside the raw folder {root}")
     check_writable(out)
@@ -304,46 +326,81 @@ def prepare_dataset(
         if step in ran or (step.transforms_frames and step.name in used):
             step.preflight(resolved[step.name])
             variant.update(step.variant(resolved[step.name]))
+    # The settings, variant and label columns above come from the whole release, so that every
+    # shard records the same ones as a single-process prepare; only the work is divided.
+    label_columns = sorted({k for s in samples for k in s.labels})
+    release = samples
+    record = None
+    if part is not None:
+        mine = part.select(samples)
+        record = ShardRecord(part.index, part.count, tuple(s.id for s in samples), len(skips))
+        samples, plans = [samples[i] for i in mine], [plans[i] for i in mine]
     writer = PackWriter(
         out,
         dataset=dataset,
         variant=",".join(f"{k}={v}" for k, v in variant.items()),
-        source_digest=adapter.source_digest(samples),
+        source_digest=adapter.source_digest(release),
         steps=recorded_settings,
         ragged=[a.key for s in ran for a in s.arrays if a.ragged],
         compression=compression,
         miniature=miniature,
+        resume_identity={"samples": _samples_digest(samples)},
+        shard=record,
+        allow_empty=part is not None,
     )
     padded = prepared = 0
-    written: set[str] = set()  # every array key a sample wrote
+    for note in writer.resumed:  # the samples an interrupted earlier run finished
+        if note.get("skip"):
+            skips.append(Skip(**note["skip"]))
+        else:
+            padded += note["padded"]
+            prepared += 1
+    start = len(writer.resumed)
+    if notice and start:
+        dropped = writer.resume_dropped
+        notice(
+            f"resuming: {start} of {len(samples)} samples already prepared (re-hashed and "
+            f"verified in {writer.tmp})"
+            + (f"; {dropped} more did not re-hash and are prepared again" if dropped else "")
+        )
+    elif notice and writer.resume_message:
+        notice(writer.resume_message)
+    if strict and skips:
+        writer.suspend()
+        raise StrictModeError(skips)
     pool = (
         ProcessPoolExecutor(
             workers, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_init
         )
-        if workers > 1 and len(samples) > 1
+        if workers > 1 and len(samples) - start > 1
         else None
     )
-    jobs = _jobs(root, samples, plans)
+    jobs = _jobs(root, samples[start:], plans[start:], hashed=pool is not None)
     results = pool.map(_prepare_job, jobs, chunksize=4) if pool else map(_prepare_job, jobs)
     try:
         with writer:
+            if progress and start:
+                progress(start, len(samples), "resumed")
             for i, (sample, plan, (done, failure)) in enumerate(
-                zip(samples, plans, results, strict=True)
+                zip(samples[start:], plans[start:], results, strict=True), start
             ):
                 if not plan:
                     failure = (str(root), f"no prepare step reads its media {sorted(sample.media)}")
                 if failure is not None:
-                    skips.append(Skip(sample.id, _relative(failure[0], root), failure[1]))
+                    skip = Skip(sample.id, _relative(failure[0], root), failure[1])
+                    skips.append(skip)
                     if strict:
                         raise StrictModeError(skips)
+                    writer.record({"skip": skip.as_dict()})
                 else:
-                    arrays, was_padded, extra = done
-                    writer.add({**_row(sample), **extra}, arrays)
-                    written.update(arrays)
+                    arrays, was_padded, extra, digests = done
+                    row = {**_row(sample), **extra}
+                    writer.add(row, arrays, note={"padded": was_padded}, digests=digests)
                     padded += was_padded
                     prepared += 1
                 if progress:
                     progress(i + 1, len(samples), sample.id)
+            written = set(writer.array_keys)  # every array key a sample wrote
             for step in ran:
                 for spec in step.arrays:
                     attrs = spec.attrs(resolved[spec.settings_of or step.name])
@@ -355,7 +412,7 @@ def prepare_dataset(
             writer.set_attrs(
                 "/",
                 {
-                    "label_columns": json.dumps(sorted({k for s in samples for k in s.labels})),
+                    "label_columns": json.dumps(label_columns),
                     "source_notes": json.dumps(notes),
                 },
             )
@@ -375,6 +432,23 @@ def prepare_dataset(
         steps=recorded_settings,
         unused_options=_unused(options, [s for s in steps if s.name in recorded]),
         notes=notes,
+        resumed=start,
+        shard=part,
+        release_size=len(release),
+    )
+
+
+def _samples_digest(samples: list[Sample]) -> str:
+    """sha256 naming the samples a prepare will add, in order, with everything the adapter
+    read about them (labels, annotations, media): a partial pack is only resumed for the
+    same list (the same ``--columns``, ``--layout``, label files and shard)."""
+    return ids_digest(
+        json.dumps(
+            [s.id, s.subject, s.source, dict(s.media), dict(s.labels), dict(s.annotations)],
+            sort_keys=True,
+            default=str,
+        )
+        for s in samples
     )
 
 

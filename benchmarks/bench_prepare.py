@@ -1,0 +1,134 @@
+"""Prepare speed against a bare decode of the same frames, measured side by side in one run.
+
+Goal: ``prepare`` (decode, resize, sha256, HDF5 write, resume journal) at >= 0.8x the clips/s
+of bare ``cv2.imread`` of the frames it decodes, with ``--workers`` overlapping the decode
+(worker processes, which also hash the arrays) with the writing (the main process). Measured
+on the DFEW miniature (112x112 JPEG frames) and on the same clips re-encoded at 640x480; with
+1 and with ``--workers`` processes. The bare decode runs in as many processes as prepare's
+workers, so that each line compares like with like.
+
+Usage: python benchmarks/bench_prepare.py [--repeats 2] [--workers 2] [--per-class 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import shutil
+import tempfile
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import cv2
+import numpy as np
+from side_by_side import Row, best_of, report
+
+from emobench.datasets.coding_sheet import list_numbered_frames
+from emobench.datasets.dfew import DfewAdapter
+from emobench.datasets.registry import get_synth
+from emobench.prepare.frames import sample_indices
+from emobench.prepare.pipeline import prepare_dataset
+
+FRAMES = 16
+
+
+def sampled_frames(raw: Path) -> list[list[str]]:
+    """The frames prepare decodes: 16 per clip, uniformly sampled, as it samples them."""
+    samples, _ = DfewAdapter(raw).scan()
+    out = []
+    for s in samples:
+        folder = raw / s.media["face_frames_dir"]
+        names = list_numbered_frames(folder).names
+        out.append(
+            [str(folder / names[int(i)]) for i in np.unique(sample_indices(len(names), FRAMES))]
+        )
+    return out
+
+
+def decode_clip(files: list[str]) -> int:
+    for path in files:
+        if cv2.imread(path, cv2.IMREAD_COLOR) is None:
+            raise SystemExit(f"{path}: does not decode")
+    return len(files)
+
+
+def _one_thread() -> None:
+    cv2.setNumThreads(1)
+
+
+def bare_decode(clips: list[list[str]], pool: ProcessPoolExecutor | None) -> None:
+    """Decode every clip's frames, in ``pool`` (already started and warm: its start-up is
+    not counted, so the reference is the fastest decode) or in this process."""
+    if pool is None:
+        for files in clips:
+            decode_clip(files)
+        return
+    list(pool.map(decode_clip, clips, chunksize=4))
+
+
+def upscaled(raw: Path, out: Path, width: int = 640, height: int = 480) -> Path:
+    """A copy of the raw DFEW folder with every frame re-encoded at width x height."""
+    shutil.copytree(raw, out)
+    for path in out.rglob("*.jpg"):
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        big = cv2.resize(image, (width, height), interpolation=cv2.INTER_CUBIC)
+        cv2.imwrite(str(path), big, [cv2.IMWRITE_JPEG_QUALITY, 90])
+    return out
+
+
+def measure(name: str, raw: Path, work: Path, workers: int, repeats: int) -> list[Row]:
+    clips = sampled_frames(raw)
+    n = len(clips)
+    rows = []
+    for w in sorted({1, workers}):
+        pool = None
+        if w > 1:  # spawned like prepare's workers (no fork of a process with threads)
+            spawn = multiprocessing.get_context("spawn")
+            pool = ProcessPoolExecutor(w, mp_context=spawn, initializer=_one_thread)
+            list(pool.map(decode_clip, clips[:w]))  # started and warm
+        try:
+            t_decode = best_of(repeats, lambda pool=pool: bare_decode(clips, pool))
+        finally:
+            if pool is not None:
+                pool.shutdown()
+        pack = work / f"{name}-{w}.h5"
+        t_prepare = best_of(
+            repeats,
+            lambda w=w, pack=pack: prepare_dataset(
+                "dfew", raw, pack, options={"frames": FRAMES}, workers=w
+            ),
+        )
+        rows.append(
+            Row(
+                f"{name}, {w} process(es): prepare vs cv2.imread",
+                n / t_prepare,
+                n / t_decode,
+                "clips/s",
+                0.8,
+            )
+        )
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
+    ap.add_argument("--per-class", type=int, default=10, help="DFEW clips per class")
+    args = ap.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="emobench-bench-prepare-"))
+    try:
+        raw = work / "raw"
+        get_synth("dfew")(raw, seed=0, per_class=args.per_class)
+        rows = measure("112x112 frames", raw, work, args.workers, args.repeats)
+        big = upscaled(raw, work / "raw-640x480")
+        rows += measure("640x480 frames", big, work, args.workers, args.repeats)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    footer = f"{FRAMES} frames per clip resized to 112x112; best of {args.repeats} runs"
+    raise SystemExit(report(rows, footer))
+
+
+if __name__ == "__main__":
+    main()
