@@ -82,11 +82,17 @@ def prepare(
     layout: str | None = None,
     workers: int = 1,
     progress: Progress | None = None,
+    shard: str | None = None,
+    notice: Notice = _quiet,
 ):
     """Prepare the raw dataset at ``src`` into the pack ``out``: the adapter reads the
     official layout, the registered prepare steps that apply run on every sample
     (``options``: their settings by option key, e.g. ``{"frames": 16}``), and the pack is
-    written atomically. Returns the prepare report (skips, exclusions, digest)."""
+    written atomically. Returns the prepare report (skips, exclusions, digest).
+
+    ``shard="k/n"`` prepares part k of n into ``<out stem>.shard-<k>of<n>.h5``, to be joined
+    by :func:`pack_merge`. An interrupted prepare of the same pack is resumed (``notice``
+    says so, or why it was started over)."""
     from emobench.datasets.coding_sheet import parse_column_mapping
     from emobench.prepare.pipeline import prepare_dataset
 
@@ -102,7 +108,19 @@ def prepare(
         layout=layout,
         workers=workers,
         progress=progress,
+        shard=shard,
+        notice=notice,
     )
+
+
+def pack_merge(shards: list[str | Path], out: str | Path, *, progress: Progress | None = None):
+    """Join the shard packs of one ``prepare --shard k/n`` run into the pack ``out``, whose
+    content digest is the one a single-process prepare gives. Shards that do not belong
+    together (other dataset, settings or raw data, a part missing or given twice, samples
+    missing) are refused, naming the files. Returns the merge report (digest, samples)."""
+    from emobench.pack_merge import merge_packs
+
+    return merge_packs(shards, out, progress=progress)
 
 
 def miniature_pack_for(
@@ -223,6 +241,7 @@ def evaluate(
     pack: str | Path | None = None,
     *,
     seed: int = 0,
+    seeds: list[int] | None = None,
     config: str = "small",
     folds: list[int] | None = None,
     epochs: int | None = None,
@@ -230,54 +249,120 @@ def evaluate(
     results: str | Path = "results",
     overrides: dict[str, Any] | None = None,
     probe: bool = False,
+    jobs: int = 1,
+    bootstrap: int | None = None,
+    device: str = "cpu",
+    amp: bool = False,
+    labels: dict[str, Any] | None = None,
     progress: Progress | None = None,
     progress_synth: Progress | None = None,
     progress_prepare: Progress | None = None,
     notice: Notice = _quiet,
 ) -> EvaluateRun:
     """Run ``model`` under ``protocol`` (on the miniature when no ``pack`` is given) and write
-    the results file and its predictions under ``results``."""
+    the results file and its predictions under ``results``.
+
+    ``seeds`` (default: ``[seed]``) are one run group: every seed is run and the results file
+    holds each seed's and the pooled figures. ``jobs`` > 1 runs the (seed, fold) parts in that
+    many local processes. ``bootstrap``: resamples of the interval (default 1000; 0: none).
+    ``labels``: keys added to the record (what ``reproduce`` says of the run).
+    ``device``: ``cpu``, ``cuda`` or ``auto``; ``amp``: bfloat16 autocast on CUDA. Under
+    ``torchrun`` the processes train each fold together and rank 0 alone writes the results
+    file (:mod:`emobench.engine.distributed`)."""
+    from emobench.engine.distributed import execution
     from emobench.engine.evaluators import evaluator_for
+    from emobench.engine.jobs import plan_parts, run_parts
     from emobench.protocols import Protocol, load_protocol
+    from emobench.results.intervals import RESAMPLES
+    from emobench.results.merge import merge_parts
     from emobench.results.store import write_run
 
     proto = protocol if isinstance(protocol, Protocol) else load_protocol(protocol)
+    seeds = sorted(set(seeds)) if seeds else [seed]
+    if jobs < 1:
+        raise EmobenchError(f"--jobs must be at least 1, got {jobs}")
+    if len(seeds) > 1 and not proto.task_spec.trains_models:
+        raise ProtocolError(
+            f"protocol {proto.id} trains nothing, so seeds change nothing: give one seed"
+        )
+    if not proto.task_spec.trains_models:
+        jobs = 1  # one part: nothing trained, no folds to share out
+    run_on = execution(device, amp)  # under torchrun: joins the process group
+    if run_on.distributed and jobs > 1:
+        raise EmobenchError("--jobs runs parts in local processes: under torchrun give --jobs 1")
     evaluator = evaluator_for(proto)
     if pack is None:
         notice(miniature_notice("--pack", proto.dataset))
-        pack = miniature_pack_for(
+        pack = run_on.main_first(  # under torchrun, rank 0 builds it and the others read it
+            miniature_pack_for,
             proto.dataset,
             progress_synth,
             progress_prepare,
             **evaluator.miniature_options(proto, model),
         )
-    record, predictions = evaluator.run(
+    checked = open_checked(pack)
+    fold_indices = evaluator.fold_indices(proto, checked) if jobs > 1 else []
+    parts = run_parts(
+        proto.task_spec.evaluator,
         proto,
         model,
-        open_checked(pack),
-        config=config,
-        seed=seed,
-        select_on_test=select_on_test,
-        folds=folds,
-        epochs=epochs,
-        overrides=overrides,
+        checked,
+        plan_parts(fold_indices, seeds, folds, jobs),
+        jobs=jobs,
+        options={
+            "config": config,
+            "select_on_test": select_on_test,
+            "epochs": epochs,
+            "overrides": overrides,
+            "probe": probe,
+            "device": device,
+            "amp": amp,
+        },
         progress=progress,
-        probe=probe,
     )
-    return EvaluateRun(record, write_run(results, record, predictions))
+    record, predictions = merge_parts(
+        proto, parts, n_resamples=RESAMPLES if bootstrap is None else bootstrap
+    )
+    record.update(labels or {})
+    return EvaluateRun(record, run_on.main_only(write_run, results, record, predictions))
 
 
 def leaderboard(protocol: str, *, fmt: str = "md", results: str | Path = "results") -> str:
-    """The protocol's leaderboard from the results files, as Markdown or CSV text."""
+    """The protocol's leaderboard from the results files, as Markdown, CSV or HTML text (the
+    report's page restricted to that protocol)."""
     from emobench.protocols import load_protocol
     from emobench.results.leaderboard import leaderboard_table, render_csv, render_markdown
     from emobench.results.store import load_runs
 
-    if fmt not in ("md", "csv"):
-        raise EmobenchError(f"--format must be md or csv, not {fmt!r}")
+    if fmt not in ("md", "csv", "html"):
+        raise EmobenchError(f"--format must be md, csv or html, not {fmt!r}")
     proto = load_protocol(protocol)
+    if fmt == "html":
+        from emobench.results.report import protocol_page
+
+        return protocol_page(proto, results)
     table = leaderboard_table(proto, load_runs(results, proto.name))
     return render_markdown(proto, table) if fmt == "md" else render_csv(table)
+
+
+def report(
+    out: str | Path,
+    protocols: list[str] | None = None,
+    results: str | Path = "results",
+    *,
+    counted: Callable[[int, int], None] | None = None,
+) -> Path:
+    """Write the HTML report of ``protocols`` (default: every protocol with results under
+    ``results``) to ``out``, atomically; one self-contained file that fetches nothing.
+    ``counted(protocols, rows)`` hears how many protocol sections and leaderboard rows it
+    holds. Raises ``NoResults`` when ``results`` holds no results file."""
+    from emobench.results.report import build_report, write_report
+
+    page = build_report(protocols, results)
+    path = write_report(page.html, out)
+    if counted:
+        counted(page.protocols, page.rows)
+    return path
 
 
 def regress(
@@ -323,3 +408,189 @@ def regress(
         runs = [] if rerun else load_runs(results, proto.name)
         checks += check_protocol(proto, runs, run_missing, models=models)
     return checks
+
+
+def doctor(
+    dataset: str,
+    src: str | Path | None = None,
+    *,
+    layout: str | None = None,
+    columns: str | dict[str, str] | None = None,
+    progress: Progress | None = None,
+    progress_synth: Progress | None = None,
+    notice: Notice = _quiet,
+):
+    """Check the raw release of ``dataset`` at ``src`` before ``prepare`` (default: the
+    embedded miniature): every registered doctor check that applies, read-only. Returns the
+    :class:`~emobench.doctor.report.DoctorReport`; a folder that is missing or not the
+    dataset's layout is an EmobenchError naming it."""
+    from emobench.datasets.coding_sheet import parse_column_mapping
+    from emobench.datasets.registry import get_adapter
+    from emobench.doctor.report import run_doctor
+
+    get_adapter(dataset)  # an unknown name is refused before a miniature is looked for
+    miniature = src is None
+    if miniature:
+        notice(miniature_notice("--src", dataset))
+        src = miniature_raw_for(dataset, progress_synth)
+    mapping = parse_column_mapping(columns) if isinstance(columns, str) else columns
+    return run_doctor(
+        dataset, Path(src), layout=layout, columns=mapping, miniature=miniature, progress=progress
+    )
+
+
+def compare(
+    protocol: str,
+    model_a: str,
+    model_b: str,
+    *,
+    metric: str | None = None,
+    results: str | Path = "results",
+    n_resamples: int | None = None,
+):
+    """The paired comparison of the newest pairable runs of two models under ``protocol``
+    (:class:`emobench.results.compare.Comparison`)."""
+    from emobench.protocols import load_protocol
+    from emobench.results.compare import compare_runs, paired_runs
+    from emobench.results.intervals import RESAMPLES
+    from emobench.results.store import load_runs
+
+    proto = load_protocol(protocol)
+    runs = load_runs(results, proto.name)
+    if not runs:
+        raise EmobenchError(
+            f"no results of protocol {proto.name} under {results}: run `emobench evaluate "
+            f"--protocol {proto.name} --model {model_a}` (and {model_b}) first"
+        )
+    a, b = paired_runs(runs, model_a, model_b)
+    return compare_runs(
+        proto, a, b, metric, n_resamples=RESAMPLES if n_resamples is None else n_resamples
+    )
+
+
+def reproduce(
+    results_file: str | Path,
+    *,
+    pack: str | Path | None = None,
+    allow_other_pack: bool = False,
+    results: str | Path | None = None,
+    progress: Progress | None = None,
+    progress_synth: Progress | None = None,
+    progress_prepare: Progress | None = None,
+    notice: Notice = _quiet,
+):
+    """Re-run what ``results_file`` records on a pack of the recorded content digest (the
+    miniature is rebuilt when the run was made on it) and compare every metric
+    (:class:`emobench.results.reproduce.Reproduction`). The new results file goes beside
+    the old one (or under ``results``) and names the file it reproduces."""
+    from emobench.engine.evaluators import evaluator_for
+    from emobench.results.reproduce import (
+        Reproduction,
+        changes_between,
+        protocol_as_recorded,
+        read_results,
+        rerun_options,
+        tolerance_for,
+    )
+
+    path = Path(results_file)
+    record = read_results(path)
+    proto = protocol_as_recorded(record, path)
+    model = record["model"]["name"]
+    recorded = record["pack"]
+    if pack is None and recorded.get("miniature"):
+        notice(
+            f"The run read the embedded {proto.dataset} miniature: using it (built by "
+            f"`emobench synth {proto.dataset}` when missing; synthetic, not the real dataset)."
+        )
+        pack = miniature_pack_for(
+            proto.dataset,
+            progress_synth,
+            progress_prepare,
+            **evaluator_for(proto).miniature_options(proto, model),
+        )
+    elif pack is None:
+        pack = recorded["path"]
+        if not Path(pack).is_file():
+            raise EmobenchError(f"{path} read the pack {pack}, which is not there: give --pack")
+    digest = Pack(pack).digest
+    same = digest == recorded["digest"]
+    if not same and not allow_other_pack:
+        raise EmobenchError(
+            f"{pack} holds other content (digest {digest[:16]}…) than the pack the run read "
+            f"(digest {recorded['digest'][:16]}…): refusing to compare; "
+            "--allow-other-pack re-runs anyway and labels the result"
+        )
+    if not same:
+        notice(f"--allow-other-pack: {pack} is not the pack the run read; the result says so.")
+    run = evaluate(
+        proto,
+        model,
+        pack,
+        results=results if results is not None else path.parent.parent.parent,
+        labels={
+            "reproduces": {
+                "file": str(path),
+                "pack": "same" if same else "other",
+                "recorded_pack_digest": recorded["digest"],
+            }
+        },
+        progress=progress,
+        **rerun_options(record),
+    )
+    tolerance, source = tolerance_for(proto, model)
+    return Reproduction(
+        original=path,
+        rerun=run.path,
+        protocol=proto.id,
+        model=model,
+        same_pack=same,
+        tolerance=tolerance,
+        tolerance_from=source,
+        changes=changes_between(record, run.record),
+    )
+
+
+def merge_results(
+    files: list[str | Path], out: str | Path, *, n_resamples: int | None = None
+) -> dict[str, Any]:
+    """Join partial results files (``--folds`` or seed jobs) of one run into ``out``: they
+    must agree on protocol@version, config, overrides, split and pack digests, and hold no
+    (fold, seed) twice. Returns the joined record."""
+    from emobench.results.compare import predictions_of
+    from emobench.results.intervals import RESAMPLES
+    from emobench.results.merge import merge_parts
+    from emobench.results.reproduce import protocol_as_recorded, read_results
+    from emobench.results.store import Run, write_record
+
+    paths = _results_files(files)
+    runs = [Run(p, read_results(p)) for p in paths]
+    proto = protocol_as_recorded(runs[0].record, paths[0])
+    record, predictions = merge_parts(
+        proto,
+        [(r.record, predictions_of(r)) for r in runs],
+        names=[str(p) for p in paths],
+        n_resamples=RESAMPLES if n_resamples is None else n_resamples,
+    )
+    record["merged_from"] = [str(p) for p in paths]
+    write_record(Path(out), record, predictions)
+    return record
+
+
+def _results_files(items: list[str | Path]) -> list[Path]:
+    """Results files named, and the partial results files of the folders named (a complete
+    run in the same folder is a result of its own, not a part)."""
+    from emobench.results.reproduce import read_results
+
+    paths: list[Path] = []
+    for item in items:
+        item = Path(item)
+        if item.is_dir():
+            paths += [p for p in sorted(item.glob("*.json")) if read_results(p).get("partial")]
+        elif item.is_file():
+            paths.append(item)
+        else:
+            raise EmobenchError(f"{item}: no such results file or folder")
+    if not paths:
+        raise EmobenchError(f"no results files in {', '.join(map(str, items))}")
+    return paths

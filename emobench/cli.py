@@ -34,6 +34,10 @@ setup_app = typer.Typer(help="Build the model files a prepare step needs.", no_a
 app.add_typer(setup_app, name="setup")
 masks_app = typer.Typer(help="Synthetic face masks: look before you prepare.", no_args_is_help=True)
 app.add_typer(masks_app, name="masks")
+pack_app = typer.Typer(help="Work with prepared packs: merge shards.", no_args_is_help=True)
+app.add_typer(pack_app, name="pack")
+results_app = typer.Typer(help="Join the results of jobs into one run.", no_args_is_help=True)
+app.add_typer(results_app, name="results")
 console = Console(stderr=True)
 out = Console()
 
@@ -174,6 +178,16 @@ def prepare(
     out_path: Annotated[Path | None, typer.Option("--out", help="Pack to write.")] = None,
     compression: Annotated[str | None, typer.Option(help="HDF5 compression: lzf or gzip.")] = None,
     strict: Annotated[bool, typer.Option(help="Fail instead of skipping bad samples.")] = False,
+    shard: Annotated[
+        str | None,
+        typer.Option(
+            help="Prepare part K of N, e.g. 3/8 (written beside --out); join the parts "
+            "with `emobench pack merge`."
+        ),
+    ] = None,
+    workers: Annotated[
+        int, typer.Option(min=1, help="Processes that decode and extract features.")
+    ] = 1,
     columns: Annotated[
         str | None,
         typer.Option(help="Coding-sheet headers, e.g. true_emotion=Context,expression=Shown."),
@@ -194,6 +208,10 @@ def prepare(
     Example: [bold]emobench prepare masked --src raw/masked --out packs/m.h5 --apex motion[/]
     Example: [bold]emobench prepare mafw --src raw/mafw --out packs/mafw-32x2.h5 --frames 32
     --stride 2[/]
+    Example: [bold]emobench prepare dfew --src DFEW --out packs/dfew.h5 --shard 3/8[/]
+
+    An interrupted prepare (even by kill -9) resumes when run
+    again: the samples already written are re-hashed and kept.
     """
     from emobench import api
 
@@ -213,9 +231,10 @@ def prepare(
                 columns=columns,
                 layout=layout,
                 progress=update,
+                shard=shard,
+                workers=workers,
+                notice=notice,
             )
-    if report.restarted:
-        notice("an unfinished earlier prepare was found and restarted cleanly")
     if report.unused_options:
         notice(f"no prepare step that ran reads: {', '.join(report.unused_options)}")
     if report.unknown_label_columns:
@@ -239,6 +258,13 @@ def prepare(
             "repeating frames"
         )
     _plain(f"wrote {report.pack}: {report.n_samples} samples, digest {report.digest[:16]}")
+    if report.shard is not None:
+        final = out_path or Path("packs") / f"{dataset}.h5"
+        _plain(
+            f"shard {report.shard} of a release of {report.release_size} samples; when all "
+            f"{report.shard.count} parts are done: emobench pack merge "
+            f"{final.with_name(final.stem + '.shard-*' + final.suffix)} --out {final}"
+        )
 
 
 @app.command()
@@ -287,6 +313,32 @@ def info(
 def _plain(text: str) -> None:
     """Print user and file text as it is (no rich markup: headers like ``[ms]`` survive)."""
     out.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
+@pack_app.command("merge")
+def pack_merge(
+    shards: Annotated[list[Path], typer.Argument(help="The shard packs (all N parts).")],
+    out_path: Annotated[Path, typer.Option("--out", help="Pack to write.")],
+) -> None:
+    """Join the N shard packs of [bold]prepare --shard K/N[/] into one pack.
+
+    The shards must be the parts of one prepare: same dataset,
+    steps, settings and raw data; parts 1..N once each; every
+    sample in exactly one part. They are re-hashed, and the
+    merged pack's digest is the one a single-process prepare gives.
+
+    Example: [bold]emobench pack merge packs/dfew.shard-*.h5 --out packs/dfew.h5[/]
+    """
+    from emobench import api
+
+    with friendly_errors(), progress_bar("merging shards") as update:
+        report = api.pack_merge(shards, out_path, progress=update)
+    if report.skipped:
+        _plain(f"{len(report.skipped)} sample(s) were skipped at prepare time (kept in the pack)")
+    _plain(
+        f"wrote {report.pack}: {report.n_samples} samples from {report.n_shards} shards, "
+        f"digest {report.digest[:16]}"
+    )
 
 
 @app.command()
@@ -429,8 +481,30 @@ def evaluate(
         Path | None, typer.Option(help="Prepared pack (default: the miniature).")
     ] = None,
     seed: Annotated[int, typer.Option(min=0, help="Seed for every random choice.")] = 0,
+    seeds: Annotated[
+        str | None,
+        typer.Option(
+            help="Several seeds as one run group, e.g. 0,1,2: one results file with each "
+            "seed's and the pooled figures (instead of --seed)."
+        ),
+    ] = None,
     config: Annotated[str, typer.Option(help="small (CPU seconds) or paper.")] = "small",
-    folds: Annotated[str | None, typer.Option(help="Only these folds, e.g. 1,2.")] = None,
+    folds: Annotated[
+        str | None,
+        typer.Option(help="Only these folds, e.g. 1,2: a partial result, for `results merge`."),
+    ] = None,
+    jobs: Annotated[
+        int,
+        typer.Option(
+            min=1, help="Run the (seed, fold) parts in this many local processes (1 thread each)."
+        ),
+    ] = 1,
+    bootstrap: Annotated[
+        int,
+        typer.Option(
+            min=0, help="Bootstrap resamples of the 95 % interval (test samples); 0: none."
+        ),
+    ] = 1000,
     epochs: Annotated[int | None, typer.Option(min=1, help="Override the config's epochs.")] = None,
     select_on_test: Annotated[
         bool,
@@ -456,6 +530,17 @@ def evaluate(
             "recorded in the results file.",
         ),
     ] = None,
+    device: Annotated[
+        str,
+        typer.Option(
+            help="cpu, cuda or auto (cuda when torch sees a GPU). Under torchrun each "
+            "process takes the GPU of its LOCAL_RANK.",
+        ),
+    ] = "cpu",
+    amp: Annotated[
+        bool,
+        typer.Option("--amp", help="bfloat16 mixed precision (autocast) on CUDA; recorded."),
+    ] = False,
 ) -> None:
     """Train and test a model under a protocol; write a results JSON and predictions.
 
@@ -463,41 +548,61 @@ def evaluate(
     Example: [bold]emobench evaluate --protocol masked-apex --model dsid --set hsic_weight=0.3[/]
     Example: [bold]emobench evaluate --protocol masked-apex-5fold --model dsid --probe[/]
     Example: [bold]emobench evaluate --protocol apex-spotting --model motion[/]
+    Example: [bold]torchrun --nproc-per-node 2 -m emobench evaluate --protocol p3 --model emert[/]
     """
     from emobench import api
+    from emobench.engine.distributed import launched_rank
     from emobench.protocols import load_protocol
 
+    reports = launched_rank() == 0  # under torchrun, rank 0 alone reports (errors aside)
+    say, bar = (notice, progress_bar) if reports else (_silent, _no_progress)
     with friendly_errors():
         proto = load_protocol(protocol)
         model = model or _default_model(proto)
         if select_on_test:
-            notice(
+            say(
                 "--select-on-test: the epoch is chosen on the test fold; results are labelled "
                 "test-oracle and are optimistic."
             )
         with (
-            progress_bar("synthesising miniature") as p_synth,
-            progress_bar("preparing pack") as p_prep,
-            progress_bar(f"{proto.id} · {model}") as update,
+            bar("synthesising miniature") as p_synth,
+            bar("preparing pack") as p_prep,
+            bar(f"{proto.id} · {model}") as update,
         ):
             run = api.evaluate(
                 proto,
                 model,
                 pack,
                 seed=seed,
+                seeds=parse_seeds(seeds),
                 config=config,
                 folds=parse_folds(folds),
+                jobs=jobs,
+                bootstrap=bootstrap,
                 epochs=epochs,
                 select_on_test=select_on_test,
                 results=results,
                 overrides=parse_overrides(set_ or []),
                 probe=probe,
+                device=device,
+                amp=amp,
                 progress=update,
                 progress_synth=p_synth,
                 progress_prepare=p_prep,
-                notice=notice,
+                notice=say,
             )
-    _print_run(run.record, run.path)
+    if reports:
+        _print_run(run.record, run.path)
+
+
+def _silent(*_: object) -> None:
+    """A notice or progress callback that shows nothing (a torchrun rank other than 0)."""
+
+
+@contextmanager
+def _no_progress(description: str):
+    """:func:`progress_bar` for a process that reports nothing."""
+    yield _silent
 
 
 def _default_model(proto) -> str:
@@ -516,6 +621,19 @@ def parse_folds(text: str | None) -> list[int] | None:
         raise EmobenchError(f"--folds {text!r}: expected fold numbers such as 1,2") from None
 
 
+def parse_seeds(text: str | None) -> list[int] | None:
+    """``"0,1,2"`` → ``[0, 1, 2]``; anything but comma-separated whole numbers is an error."""
+    if not text:
+        return None
+    try:
+        seeds = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise EmobenchError(f"--seeds {text!r}: expected seeds such as 0,1,2") from None
+    if any(s < 0 for s in seeds):
+        raise EmobenchError(f"--seeds {text!r}: seeds are whole numbers from 0")
+    return seeds
+
+
 def parse_overrides(items: list[str]) -> dict:
     """``KEY=VALUE`` strings → a dict; values are read as JSON when they parse (numbers,
     true/false, quoted strings), else kept as text."""
@@ -531,24 +649,48 @@ def parse_overrides(items: list[str]) -> dict:
     return out
 
 
+def _seeds_text(record: dict) -> str:
+    from emobench.results.merge import seeds_of
+
+    seeds = seeds_of(record)
+    return f"seed {seeds[0]}" if len(seeds) == 1 else "seeds " + ",".join(map(str, seeds))
+
+
 def _print_run(record: dict, path: Path) -> None:
     table = Table(
         title=f"{record['protocol']['id']} · {record['model']['name']} "
-        f"({record['model']['config']}, seed {record['seed']}, "
+        f"({record['model']['config']}, {_seeds_text(record)}, "
         f"selection: {record['selection']})"
     )
     metrics = list(record["summary"])
+    several = record.get("seed", 0) is None
     table.add_column("fold", no_wrap=True)
+    if several:
+        table.add_column("seed", justify="right", no_wrap=True)
     for m in metrics:  # metric names are never cut: a column is as wide as its name
         table.add_column(m, justify="right", no_wrap=True, min_width=len(m))
     table.add_column("epoch", justify="right", no_wrap=True)
     for f in record["folds"]:
+        seed = [str(f["seed"])] if several else []
         table.add_row(
-            str(f["fold"]), *[f"{f['test'][m]:.4f}" for m in metrics], str(f.get("best_epoch", ""))
+            str(f["fold"]),
+            *seed,
+            *[f"{f['test'][m]:.4f}" for m in metrics],
+            str(f.get("best_epoch", "")),
         )
     for stat in ("mean", "std"):
-        table.add_row(stat, *[f"{record['summary'][m][stat]:.4f}" for m in metrics], "")
+        pad = [""] if several else []
+        table.add_row(stat, *pad, *[f"{record['summary'][m][stat]:.4f}" for m in metrics], "")
     out.print(table)
+    interval = record.get("interval")
+    for m, bounds in (interval or {}).get("metrics", {}).items():
+        _plain(
+            f"{m}: {record['summary'][m]['mean']:.4f}, {interval['level']:.0%} bootstrap "
+            f"interval [{bounds['low']:.4f}, {bounds['high']:.4f}] "
+            f"({interval['n_resamples']} resamples of {interval['n_samples']} test samples)"
+        )
+    if record.get("partial"):
+        _plain("partial result (some folds only): join the parts with `emobench results merge`")
     _print_conditions(record)
     probe = record.get("probe")
     for key, what in (probe or {}).get("reads", {}).items():
@@ -580,7 +722,7 @@ def _print_conditions(record: dict) -> None:
 @app.command()
 def leaderboard(
     protocol: Annotated[str, typer.Option(help="Protocol name.")],
-    fmt: Annotated[str, typer.Option("--format", help="md or csv.")] = "md",
+    fmt: Annotated[str, typer.Option("--format", help="md, csv or html.")] = "md",
     results: Annotated[Path, typer.Option(help="Results folder.")] = Path("results"),
     output: Annotated[Path | None, typer.Option("--output", help="Write to this file.")] = None,
 ) -> None:
@@ -601,6 +743,44 @@ def leaderboard(
         _plain(f"wrote {output}")
     else:
         sys.stdout.write(text)
+
+
+@app.command()
+def report(
+    out_file: Annotated[Path, typer.Option("--out", help="HTML file to write.")] = Path(
+        "report.html"
+    ),
+    protocol: Annotated[
+        list[str] | None,
+        typer.Option(help="Protocol(s) to include; default: every protocol with results."),
+    ] = None,
+    results: Annotated[Path, typer.Option(help="Results folder.")] = Path("results"),
+) -> None:
+    """One self-contained HTML page (inline plots, sortable tables, provenance; it fetches
+    nothing): the leaderboards and per-run figures of the results files.
+
+    Example: [bold]emobench report --out report.html --protocol p3[/]
+    """
+    from emobench import api
+    from emobench.results.report import NoResults
+
+    counts: list[int] = []
+    with friendly_errors():
+        try:
+            path = api.report(
+                out_file, protocol, results, counted=lambda p, r: counts.extend((p, r))
+            )
+        except NoResults as err:  # nothing to report: a failed check (exit 1), not bad input
+            console.print(
+                f"[bold red]error:[/] {escape(str(err))}", highlight=False, soft_wrap=True
+            )
+            raise typer.Exit(1) from None
+    _plain(str(path))
+    n_protocols, n_rows = counts
+    _plain(
+        f"{n_protocols} protocol{'' if n_protocols == 1 else 's'}, "
+        f"{n_rows} row{'' if n_rows == 1 else 's'}"
+    )
 
 
 @app.command()
@@ -650,6 +830,207 @@ def regress(
         console.print(f"[bold red]{len(failed)} number(s) left their tolerance[/]")
         raise typer.Exit(1)
     out.print(f"{len(checks)} number(s) within tolerance")
+
+
+# ---------------------------------------------------------------------------------------------
+SEVERITY_STYLES = {"error": "bold red", "warning": "yellow"}
+
+
+@app.command()
+def doctor(
+    dataset: Annotated[str, typer.Argument(help="Dataset adapter, e.g. emer.")],
+    src: Annotated[
+        Path | None, typer.Option(help="Raw dataset root (read-only; default: the miniature).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    columns: Annotated[
+        str | None,
+        typer.Option(help="Coding-sheet headers, e.g. true_emotion=Context,expression=Shown."),
+    ] = None,
+    layout: Annotated[
+        str | None,
+        typer.Option(help="Raw layout when a dataset has several (as for prepare)."),
+    ] = None,
+) -> None:
+    """Check a raw release before prepare: videos and frames decode whole, sheet and files
+    agree, folds are subject-disjoint, no clip is duplicated across folds, eye exports are
+    plausible; label counts per fold. Nothing under --src is written. Exit 1 on any error.
+
+    Example: [bold]emobench doctor emer --src raw/emer[/]
+    Example: [bold]emobench doctor dfew --src raw/dfew --json[/]
+    """
+    from emobench import api
+
+    with (
+        friendly_errors(),
+        progress_bar("synthesising miniature") as p_synth,
+        progress_bar(f"doctor {dataset}") as update,
+    ):
+        report = api.doctor(
+            dataset,
+            src,
+            layout=layout,
+            columns=columns,
+            progress=update,
+            progress_synth=p_synth,
+            notice=notice,
+        )
+    if as_json:
+        out.print_json(json.dumps(report.as_dict()))
+    else:
+        _print_doctor(report)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def _print_doctor(report) -> None:
+    source = "the embedded miniature (synthetic)" if report.miniature else report.src
+    out.print(  # wrapped at the screen's width (a long path folds, names stay whole)
+        f"{report.dataset} at {source}: {report.n_samples} samples, {report.n_skipped} "
+        f"skipped; checks: {', '.join(report.checks)}",
+        markup=False,
+        highlight=False,
+        overflow="fold",
+    )
+    problems = [f for f in report.findings if f.severity != "info"]
+    if problems:
+        table = Table(show_lines=True)
+        table.add_column("check", overflow="fold", min_width=len("near-duplicates"))
+        table.add_column("severity", overflow="fold", min_width=len("warning"))
+        table.add_column("file", overflow="fold", ratio=1)
+        table.add_column("problem", overflow="fold", ratio=2)
+        for f in problems:
+            style = SEVERITY_STYLES[f.severity]
+            table.add_row(
+                escape(f.check), f"[{style}]{f.severity}[/]", escape(f.file), escape(f.problem)
+            )
+        out.print(table)
+    for f in report.findings:  # information reads better as lines than in a narrow column
+        if f.severity == "info":
+            where = f" {f.file}:" if f.file else ""
+            out.print(f"info {f.check}:{where} {f.problem}", markup=False, highlight=False)
+    counts = report.counts
+    summary = ", ".join(f"{n} {severity}(s)" for severity, n in counts.items())
+    verdict = "[bold red]FAIL[/]" if counts["error"] else "[green]OK[/]"
+    out.print(f"{verdict} {escape(summary)}", highlight=False)
+
+
+@app.command()
+def compare(
+    model_a: Annotated[str, typer.Argument(help="First model (the difference is a − b).")],
+    model_b: Annotated[str, typer.Argument(help="Second model.")],
+    protocol: Annotated[str, typer.Option(help="Protocol name.")],
+    metric: Annotated[
+        str | None, typer.Option(help="Metric (default: the protocol's primary).")
+    ] = None,
+    results: Annotated[Path, typer.Option(help="Results folder.")] = Path("results"),
+    bootstrap: Annotated[int, typer.Option(min=1, help="Bootstrap resamples.")] = 1000,
+) -> None:
+    """Pair two models on the same folds, seeds and test samples: the mean paired difference
+    with its 95 % bootstrap interval (test samples resampled) and a sign count.
+
+    Example: [bold]emobench compare --protocol p3 emert face-only[/]
+    """
+    from emobench import api
+
+    with friendly_errors():
+        c = api.compare(
+            protocol, model_a, model_b, metric=metric, results=results, n_resamples=bootstrap
+        )
+    seeds = ",".join(map(str, c.seeds))
+    _plain(f"{c.protocol} · {c.metric} · paired on {c.n_pairs} (fold, seed) units, seeds {seeds}")
+    _plain(f"  {c.model_a}: {c.mean_a:.4f}   ({c.run_a})")
+    _plain(f"  {c.model_b}: {c.mean_b:.4f}   ({c.run_b})")
+    _plain(
+        f"  difference {c.model_a} − {c.model_b}: {c.difference:+.4f}, {c.level:.0%} interval "
+        f"[{c.low:+.4f}, {c.high:+.4f}] ({c.n_resamples} paired resamples of "
+        f"{c.n_samples} test samples)"
+    )
+    _plain(
+        f"  {c.model_a} better in {c.wins} of {c.n_pairs} units, worse in {c.losses}, "
+        f"tied in {c.ties}"
+    )
+    verdict = "excludes 0" if c.excludes_zero else "includes 0: no clear difference"
+    _plain(f"  the interval {verdict}")
+
+
+@app.command()
+def reproduce(
+    results_file: Annotated[Path, typer.Argument(help="A results .json file.")],
+    pack: Annotated[
+        Path | None,
+        typer.Option(help="Pack to run on (default: the recorded one, or the miniature)."),
+    ] = None,
+    allow_other_pack: Annotated[
+        bool,
+        typer.Option(
+            "--allow-other-pack", help="Run on a pack of other content; the result says so."
+        ),
+    ] = False,
+    results: Annotated[
+        Path | None, typer.Option(help="Results folder (default: the original's).")
+    ] = None,
+) -> None:
+    """Re-run a results file's experiment and print old vs new per metric; exit 1 beyond the
+    protocol's tolerance.
+
+    Example: [bold]emobench reproduce results/p3/emert/small-seed0-20261202T101500.json[/]
+    """
+    from emobench import api
+
+    with (
+        friendly_errors(),
+        progress_bar("synthesising miniature") as p_synth,
+        progress_bar("preparing pack") as p_prep,
+        progress_bar(f"reproducing {results_file.name}") as update,
+    ):
+        rep = api.reproduce(
+            results_file,
+            pack=pack,
+            allow_other_pack=allow_other_pack,
+            results=results,
+            progress=update,
+            progress_synth=p_synth,
+            progress_prepare=p_prep,
+            notice=notice,
+        )
+    table = Table(title=f"{rep.protocol} · {rep.model}: recorded vs re-run")
+    for column in ("metric", "recorded", "re-run", "delta"):
+        table.add_column(column, justify="left" if column == "metric" else "right", no_wrap=True)
+    for c in rep.changes:
+        table.add_row(c.metric, f"{c.old:.4f}", f"{c.new:.4f}", f"{c.delta:+.4f}")
+    out.print(table)
+    _plain(f"re-run: {rep.rerun}")
+    _plain(f"tolerance {rep.tolerance:g} ({rep.tolerance_from})")
+    if not rep.same_pack:
+        _plain("on another pack than the recorded one (--allow-other-pack)")
+    if rep.identical:
+        _plain("identical numbers")
+    elif rep.ok:
+        _plain("within tolerance")
+    else:
+        _plain("[FAIL] beyond tolerance")
+        raise typer.Exit(1)
+
+
+@results_app.command("merge")
+def results_merge(
+    files: Annotated[
+        list[Path], typer.Argument(help="Partial results files, or folders holding them.")
+    ],
+    out_file: Annotated[Path, typer.Option("--out", help="The joined results .json file.")],
+    bootstrap: Annotated[int, typer.Option(min=0, help="Bootstrap resamples; 0: none.")] = 1000,
+) -> None:
+    """Join the results of fold or seed jobs into one run, after checking that they are parts
+    of the same run (protocol@version, config, overrides, split and pack digests).
+
+    Example: [bold]emobench results merge results/p3/emert/ --out merged/p3-emert.json[/]
+    """
+    from emobench import api
+
+    with friendly_errors():
+        record = api.merge_results(files, out_file, n_resamples=bootstrap)
+    _print_run(record, out_file)
 
 
 if __name__ == "__main__":

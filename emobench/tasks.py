@@ -78,6 +78,18 @@ class Task:
         """Per-sample columns of the predictions file."""
         return {"target": targets, "prediction": pred}
 
+    def arrays_from_predictions(
+        self, protocol: Protocol, frame: pd.DataFrame
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """(targets, predictions, scores or None) read back from the columns that
+        ``prediction_columns`` wrote to a predictions file: what intervals and paired
+        comparisons recompute metrics from."""
+        return (
+            frame["target"].to_numpy(dtype=np.float64),
+            frame["prediction"].to_numpy(dtype=np.float64),
+            None,
+        )
+
     def extra_outputs(
         self, protocol: Protocol, targets: np.ndarray, pred: np.ndarray, scores: Any
     ) -> dict[str, Any]:
@@ -200,6 +212,16 @@ class Classification(Task):
             columns[f"p_{name}"] = np.round(scores[:, k], 6)
         return columns
 
+    def arrays_from_predictions(
+        self, protocol: Protocol, frame: pd.DataFrame
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        index = {name: k for k, name in enumerate(protocol.classes)}
+        return (
+            frame["target"].astype(str).map(index).to_numpy(dtype=np.int64),
+            frame["prediction"].astype(str).map(index).to_numpy(dtype=np.int64),
+            frame[[f"p_{name}" for name in protocol.classes]].to_numpy(dtype=np.float64),
+        )
+
     def extra_outputs(
         self, protocol: Protocol, targets: np.ndarray, pred: np.ndarray, scores: Any
     ) -> dict[str, Any]:
@@ -281,6 +303,13 @@ class Multilabel(Task):
             columns[f"target_{name}"] = targets[:, k].astype(np.int64)
             columns[f"p_{name}"] = np.round(scores[:, k], 6)
         return columns
+
+    def arrays_from_predictions(
+        self, protocol: Protocol, frame: pd.DataFrame
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        targets = frame[[f"target_{name}" for name in protocol.label]].to_numpy(dtype=np.int64)
+        scores = frame[[f"p_{name}" for name in protocol.label]].to_numpy(dtype=np.float64)
+        return targets, (scores >= 0.5).astype(np.int64), scores
 
     def extra_outputs(
         self, protocol: Protocol, targets: np.ndarray, pred: np.ndarray, scores: Any

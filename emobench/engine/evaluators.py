@@ -29,6 +29,10 @@ class Evaluator(TypingProtocol):
         """Keyword options of ``emobench.miniature.miniature_pack`` for this run."""
         ...
 
+    def fold_indices(self, protocol: Protocol, pack: Pack) -> list[Any]:
+        """The folds a run of ``protocol`` on ``pack`` tests (what ``--folds`` picks from)."""
+        ...
+
 
 EVALUATORS: Registry[Evaluator] = Registry("evaluator", "emobench.engine", error=ProtocolError)
 

@@ -11,6 +11,9 @@ same test rows; their metrics are kept per fold beside the main test's.
 
 Random numbers are drawn in a fixed order (seed, model weights, loaders), so a run is
 reproducible bit for bit on one machine and two models built alike are paired by seed.
+Where the fold runs — one process or several under ``torchrun``, the CPU or a GPU — is
+:mod:`emobench.engine.distributed`'s concern: the fold takes its loaders, its optimizers and
+its predictions from there, and in one process on the CPU they are the plain ones.
 """
 
 from __future__ import annotations
@@ -25,14 +28,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from torch.utils.data import DataLoader
 
 from emobench.engine.checks import rows_holding
 from emobench.engine.data import PackDataset, fit_scalers, model_spec
+from emobench.engine.distributed import execution
 from emobench.engine.predict import Predictions, predict
 from emobench.engine.probe import model_features, probe_features
 from emobench.metrics import compute_metrics
-from emobench.modalities import to_model_inputs
 from emobench.models.registry import ModelEntry, create_model
 from emobench.pack import Pack
 from emobench.protocols import Fold, Protocol
@@ -104,8 +106,14 @@ def run_fold(
     epochs: int | None = None,
     progress: Progress | None = None,
     probe: bool = False,
+    device: str = "cpu",
+    amp: bool = False,
 ) -> FoldOutcome:
+    """``device`` (``cpu``, ``cuda``, ``auto``) and ``amp``: where the fold trains; under
+    ``torchrun`` the ranks share the training and the predictions
+    (:mod:`emobench.engine.distributed`) and return the same outcome."""
     start = time.perf_counter()
+    run_on = execution(device, amp)
     seed_everything(seed * 1000 + fold.index)
     # Training rows that hold none of the model's inputs for training (an unpaired pack's
     # thermal-role rows, for a visible-only model) are left out, never fed as blanks.
@@ -142,26 +150,30 @@ def run_fold(
     if probe:  # fail before training, not after, when the model has no features to probe
         model_features(entry.name, model, dataset(train_positions[:1], entry.reads_at_test))
     model.observe_targets(torch.as_tensor(train_set.targets))
+    model = run_on.place(model)
     tc = model.train_config
     n_epochs = epochs if epochs is not None else tc.epochs
     generator = torch.Generator().manual_seed(seed * 1000 + fold.index)
-    train_loader = DataLoader(
-        train_set, batch_size=tc.batch_size, shuffle=True, generator=generator
-    )
-    select_loader = DataLoader(select_set, batch_size=64)
-    test_loader = DataLoader(test_set, batch_size=64)
+    train_feed = run_on.train_feed(train_set, tc.batch_size, generator)
+    select_loader = run_on.loader(select_set)
+    test_loader = run_on.loader(test_set)
     best_epoch, best_score, best_state = 0, float("nan"), None
     higher = protocol.higher_is_better
     if model.trainable and n_epochs > 0:
-        optimizers = model.optimizers(n_epochs)
+        optimizers = run_on.averaging(model.optimizers(n_epochs), train_feed)
         for epoch in range(1, n_epochs + 1):
             model.train()
-            for raw in train_loader:
-                model.train_step(to_model_inputs(raw), optimizers)
+            for batch in train_feed:
+                with run_on.autocast():
+                    model.train_step(batch, optimizers)
+                train_feed.done()
+            run_on.sync_buffers(model)
             for _, scheduler in optimizers:
                 if scheduler is not None:
                     scheduler.step()
-            score = _score(protocol, select_set.targets, predict(model, select_loader))
+            score = _score(
+                protocol, select_set.targets, predict(model, select_loader, run_on=run_on)
+            )
             if best_state is None or (score > best_score if higher else score < best_score):
                 best_epoch, best_score = epoch, score
                 best_state = copy.deepcopy(model.state_dict())
@@ -169,9 +181,11 @@ def run_fold(
                 progress(epoch, n_epochs, f"fold {fold.index}, epoch {epoch}")
         model.load_state_dict(best_state)
     else:
-        best_score = _score(protocol, select_set.targets, predict(model, select_loader))
+        best_score = _score(
+            protocol, select_set.targets, predict(model, select_loader, run_on=run_on)
+        )
         n_epochs = 0
-    predictions = predict(model, test_loader, keep_features=probe)
+    predictions = predict(model, test_loader, keep_features=probe, run_on=run_on)
     probes = None
     if probe:  # fit on the training rows that hold what the model reads at test time
         probe_set = dataset(
@@ -187,7 +201,7 @@ def run_fold(
     conditions = {}
     for condition in protocol.conditions:  # the same checkpoint, the test rows read otherwise
         condition_set = dataset(fold.test, entry.reads_at_test, condition=condition)
-        got = predict(model, DataLoader(condition_set, batch_size=64))
+        got = predict(model, run_on.loader(condition_set), run_on=run_on)
         conditions[condition] = compute_metrics(
             list(protocol.metrics), condition_set.targets, got.values, got.scores
         )

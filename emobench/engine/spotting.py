@@ -24,6 +24,9 @@ class SpottingEvaluator:
     def miniature_options(self, protocol: Protocol, model: str) -> dict[str, Any]:
         return {"apex": model}
 
+    def fold_indices(self, protocol: Protocol, pack: Pack) -> list[Any]:
+        return ["all"]  # nothing is trained: every annotated clip is scored once
+
     def run(
         self, protocol: Protocol, model: str, pack: Pack, **options: Any
     ) -> tuple[dict[str, Any], pd.DataFrame]:
@@ -75,6 +78,8 @@ class SpottingEvaluator:
             split_digest=split_digest({"all": sorted(predictions["id"].astype(str))}),
             start=start,
         )
+        record["protocol_folds"] = ["all"]
+        record["partial"] = False
         return record, predictions
 
 

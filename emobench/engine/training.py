@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 
 from emobench.engine.checks import check_fit, check_test_rows
+from emobench.engine.distributed import execution
 from emobench.engine.evaluators import EVALUATORS
 from emobench.engine.loop import Progress, run_fold, whole_run
 from emobench.errors import ProtocolError
@@ -25,6 +26,10 @@ class TrainedEvaluator:
             **protocol.prepare,
         }
 
+    def fold_indices(self, protocol: Protocol, pack: Pack) -> list[Any]:
+        positions, _ = protocol.targets(pack.samples)
+        return [f.index for f in protocol.folds(pack.samples, positions)]
+
     def run(
         self,
         protocol: Protocol,
@@ -39,6 +44,8 @@ class TrainedEvaluator:
         overrides: dict[str, Any] | None = None,
         progress: Progress | None = None,
         probe: bool = False,
+        device: str = "cpu",
+        amp: bool = False,
     ) -> tuple[dict[str, Any], pd.DataFrame]:
         """Run every fold (or ``folds``); return the results record and all test predictions.
 
@@ -85,6 +92,8 @@ class TrainedEvaluator:
                 epochs=epochs,
                 progress=whole_run(progress, k, len(chosen)),
                 probe=probe,
+                device=device,
+                amp=amp,
             )
             for k, fold in enumerate(chosen)
         ]
@@ -107,6 +116,10 @@ class TrainedEvaluator:
             split_digest=split_digest(manifest),
             start=start,
         )
+        record["protocol_folds"] = [f.index for f in all_folds]
+        record["partial"] = len(chosen) < len(all_folds)
+        # where it trained: device, bfloat16 autocast, torchrun world size and backend
+        record["provenance"]["hardware"].update(execution(device, amp).describe())
         if protocol.conditions:
             record["conditions"] = {
                 name: summarise([o.conditions[name] for o in outcomes])

@@ -30,14 +30,21 @@ class Check:
         return self.reproduced is not None and abs(self.delta) <= self.tolerance + 1e-12
 
 
+def reference_seeds(reference: dict) -> list[int]:
+    """The seeds a reference was measured with: ``seeds = [0, 1, 2]`` or ``seed = 0``."""
+    return [int(s) for s in reference.get("seeds", [reference.get("seed", 0)])]
+
+
 def matching_run(runs: list[Run], model: str, reference: dict) -> Run | None:
-    """Newest validation-selected miniature run of this model with the reference's config/seed."""
+    """Newest complete, validation-selected miniature run of this model with the
+    reference's config and seeds."""
     candidates = [
         r
         for r in runs
         if r.model == model
         and r.config == reference.get("config", "small")
-        and r.record["seed"] == reference.get("seed", 0)
+        and r.seeds == reference_seeds(reference)
+        and not r.partial
         and r.selection != "test-oracle"
         and r.record["pack"].get("miniature")
         and r.record.get("epochs_override") is None

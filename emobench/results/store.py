@@ -37,6 +37,16 @@ class Run:
         return self.record["selection"]
 
     @property
+    def seeds(self) -> list[int]:
+        """The seeds of the run (files from before ``seeds`` was written hold one)."""
+        return [int(x) for x in self.record.get("seeds", [self.record["seed"]])]
+
+    @property
+    def partial(self) -> bool:
+        """Whether some seed lacks some of the protocol's folds (a ``--folds`` job)."""
+        return bool(self.record.get("partial", False))
+
+    @property
     def created(self) -> str:
         return self.record.get("created", "")
 
@@ -55,12 +65,20 @@ class Run:
 
 
 def run_stem(record: dict[str, Any]) -> str:
+    """``<config>-seed<s>[-test-oracle][-folds<k…>]-<time>``; several seeds read
+    ``seeds<a>-<b>-<c>``, and a partial run names its folds."""
     oracle = "-test-oracle" if record["selection"] == "test-oracle" else ""
     stamp = record["created"][:19].replace(":", "").replace("-", "")
-    return f"{record['model']['config']}-seed{record['seed']}{oracle}-{stamp}"
+    seeds = [int(x) for x in record.get("seeds", [record["seed"]])]
+    seed = f"seed{seeds[0]}" if len(seeds) == 1 else "seeds" + "-".join(map(str, seeds))
+    folds = ""
+    if record.get("partial"):
+        folds = "-folds" + "-".join(sorted({str(f["fold"]) for f in record["folds"]}))
+    return f"{record['model']['config']}-{seed}{oracle}{folds}-{stamp}"
 
 
 def write_run(results_dir: str | Path, record: dict[str, Any], predictions: pd.DataFrame) -> Path:
+    """Write a run as ``<results>/<protocol>/<model>/<stem>.json`` (a new stem per run)."""
     folder = Path(results_dir) / record["protocol"]["name"] / record["model"]["name"]
     folder.mkdir(parents=True, exist_ok=True)
     stem = run_stem(record)
@@ -68,11 +86,19 @@ def write_run(results_dir: str | Path, record: dict[str, Any], predictions: pd.D
     while (folder / f"{stem}.json").exists():
         n += 1
         stem = f"{run_stem(record)}-{n}"
-    pred_path = folder / f"{stem}.predictions.csv"
+    return write_record(folder / f"{stem}.json", record, predictions)
+
+
+def write_record(path: Path, record: dict[str, Any], predictions: pd.DataFrame) -> Path:
+    """Write ``record`` at ``path`` and its predictions beside it, each atomically, the
+    predictions first (a results file never names predictions that are not there)."""
+    if path.suffix != ".json":
+        raise EmobenchError(f"{path}: a results file ends in .json")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pred_path = path.with_name(f"{path.stem}.predictions.csv")
     predictions.to_csv(pred_path.with_suffix(".tmp"), index=False)
     os.replace(pred_path.with_suffix(".tmp"), pred_path)
     record = {**record, "predictions": pred_path.name}
-    path = folder / f"{stem}.json"
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(record, indent=2, sort_keys=False) + "\n", encoding="utf-8")
     os.replace(tmp, path)
@@ -97,9 +123,10 @@ def load_runs(results_dir: str | Path, protocol: str | None = None) -> list[Run]
 
 
 def latest_runs(runs: list[Run]) -> list[Run]:
-    """The newest run per (model, config, selection, miniature-or-not)."""
+    """The newest complete run per (model, config, selection, miniature-or-not); partial runs
+    (some folds only) are parts to merge, not results."""
     newest: dict[tuple, Run] = {}
-    for run in sorted(runs, key=lambda r: r.order):
+    for run in sorted((r for r in runs if not r.partial), key=lambda r: r.order):
         key = (run.model, run.config, run.selection, run.record["pack"].get("miniature"))
         newest[key] = run
     return list(newest.values())
