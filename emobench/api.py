@@ -278,6 +278,8 @@ def evaluate(
     from emobench.results.store import write_run
 
     proto = protocol if isinstance(protocol, Protocol) else load_protocol(protocol)
+    if seeds and seed not in (0, *seeds):
+        raise EmobenchError(f"give --seed {seed} or --seeds {seeds}, not both")
     seeds = sorted(set(seeds)) if seeds else [seed]
     if jobs < 1:
         raise EmobenchError(f"--jobs must be at least 1, got {jobs}")
@@ -378,7 +380,7 @@ def regress(
     a reference without a matching results file is first evaluated on the miniature
     (``progress_for(what)`` gives a fresh progress callback for each such run)."""
     from emobench.protocols import all_protocols, load_protocol
-    from emobench.results.regress import check_protocol
+    from emobench.results.regress import check_protocol, reference_seeds
     from emobench.results.store import Run, load_runs
 
     protos = [load_protocol(p) for p in protocols] if protocols else all_protocols()
@@ -397,7 +399,7 @@ def regress(
             run = evaluate(
                 proto,
                 model,
-                seed=int(reference.get("seed", 0)),
+                seeds=reference_seeds(reference),
                 config=str(reference.get("config", "small")),
                 results=results,
                 progress=progress_for(f"{proto.id} · {model}") if progress_for else None,
@@ -490,6 +492,7 @@ def reproduce(
         protocol_as_recorded,
         read_results,
         rerun_options,
+        results_root,
         tolerance_for,
     )
 
@@ -523,11 +526,16 @@ def reproduce(
         )
     if not same:
         notice(f"--allow-other-pack: {pack} is not the pack the run read; the result says so.")
+    world = int((record["provenance"].get("hardware") or {}).get("world_size") or 1)
+    notes = []
+    if world > 1:
+        notes.append(f"the run trained in {world} torchrun processes; the re-run in one")
+        notice(f"{path} trained under torchrun with {world} processes: re-running in one.")
     run = evaluate(
         proto,
         model,
         pack,
-        results=results if results is not None else path.parent.parent.parent,
+        results=results if results is not None else results_root(path, record),
         labels={
             "reproduces": {
                 "file": str(path),
@@ -548,6 +556,8 @@ def reproduce(
         tolerance=tolerance,
         tolerance_from=source,
         changes=changes_between(record, run.record),
+        same_split=run.record["split_digest"] == record["split_digest"],
+        notes=tuple(notes),
     )
 
 

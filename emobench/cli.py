@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -657,30 +658,30 @@ def _seeds_text(record: dict) -> str:
 
 
 def _print_run(record: dict, path: Path) -> None:
-    table = Table(
+    table = Table(  # no vertical rules: five metrics, fold and epoch fit in 80 columns
         title=f"{record['protocol']['id']} · {record['model']['name']} "
         f"({record['model']['config']}, {_seeds_text(record)}, "
-        f"selection: {record['selection']})"
+        f"selection: {record['selection']})",
+        box=box.SIMPLE_HEAD,
+        collapse_padding=True,
+        pad_edge=False,
     )
     metrics = list(record["summary"])
     several = record.get("seed", 0) is None
-    table.add_column("fold", no_wrap=True)
-    if several:
-        table.add_column("seed", justify="right", no_wrap=True)
+    # several seeds: one "fold/seed" cell, so that the table keeps to 80 columns
+    first = "fold/seed" if several else "fold"
+    table.add_column(first, no_wrap=True, min_width=len(first))
     for m in metrics:  # metric names are never cut: a column is as wide as its name
         table.add_column(m, justify="right", no_wrap=True, min_width=len(m))
-    table.add_column("epoch", justify="right", no_wrap=True)
+    table.add_column("epoch", justify="right", no_wrap=True, min_width=len("epoch"))
     for f in record["folds"]:
-        seed = [str(f["seed"])] if several else []
         table.add_row(
-            str(f["fold"]),
-            *seed,
+            f"{f['fold']}/{f['seed']}" if several else str(f["fold"]),
             *[f"{f['test'][m]:.4f}" for m in metrics],
             str(f.get("best_epoch", "")),
         )
     for stat in ("mean", "std"):
-        pad = [""] if several else []
-        table.add_row(stat, *pad, *[f"{record['summary'][m][stat]:.4f}" for m in metrics], "")
+        table.add_row(stat, *[f"{record['summary'][m][stat]:.4f}" for m in metrics], "")
     out.print(table)
     interval = record.get("interval")
     for m, bounds in (interval or {}).get("metrics", {}).items():
@@ -1004,6 +1005,10 @@ def reproduce(
     _plain(f"tolerance {rep.tolerance:g} ({rep.tolerance_from})")
     if not rep.same_pack:
         _plain("on another pack than the recorded one (--allow-other-pack)")
+    if not rep.same_split:
+        _plain("[FAIL] the re-run's split digest differs from the recorded one")
+    for line in rep.notes:
+        _plain(line)
     if rep.identical:
         _plain("identical numbers")
     elif rep.ok:

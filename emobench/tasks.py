@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from emobench.errors import ProtocolError
+from emobench.errors import EmobenchError, ProtocolError
 from emobench.metrics import confusion, scored_classes
 from emobench.registry import Registry
 
@@ -49,6 +49,7 @@ class Task:
     evaluator: str = "trained"
     trains_models: bool = True  # models are trained for it (a head, a loss): not spotting
     predicts_classes: bool = False  # one class per sample (linear probes score classes)
+    figures: tuple[str, ...] = ()  # what the report draws of a run beyond the per-fold plot
 
     # ---- protocol side ------------------------------------------------------------------
     def validate(self, protocol: Protocol) -> list[str]:
@@ -84,9 +85,10 @@ class Task:
         """(targets, predictions, scores or None) read back from the columns that
         ``prediction_columns`` wrote to a predictions file: what intervals and paired
         comparisons recompute metrics from."""
+        columns = needed_columns(frame, ["target", "prediction"])
         return (
-            frame["target"].to_numpy(dtype=np.float64),
-            frame["prediction"].to_numpy(dtype=np.float64),
+            columns["target"].to_numpy(dtype=np.float64),
+            columns["prediction"].to_numpy(dtype=np.float64),
             None,
         )
 
@@ -152,6 +154,7 @@ class Classification(Task):
 
     name = "classification"
     predicts_classes = True
+    figures = ("confusion",)
 
     def validate(self, protocol: Protocol) -> list[str]:
         problems = super().validate(protocol)
@@ -215,12 +218,20 @@ class Classification(Task):
     def arrays_from_predictions(
         self, protocol: Protocol, frame: pd.DataFrame
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        scored = [f"p_{name}" for name in protocol.classes]
+        columns = needed_columns(frame, ["target", "prediction", *scored])
         index = {name: k for k, name in enumerate(protocol.classes)}
-        return (
-            frame["target"].astype(str).map(index).to_numpy(dtype=np.int64),
-            frame["prediction"].astype(str).map(index).to_numpy(dtype=np.int64),
-            frame[[f"p_{name}" for name in protocol.classes]].to_numpy(dtype=np.float64),
-        )
+        indices = []
+        for column in ("target", "prediction"):
+            mapped = columns[column].astype(str).map(index)
+            if mapped.isna().any():
+                unknown = sorted(set(columns[column].astype(str)[mapped.isna()]))
+                raise EmobenchError(
+                    f"column {column!r} holds {unknown}, which are not classes of protocol "
+                    f"{protocol.id}"
+                )
+            indices.append(mapped.to_numpy(dtype=np.int64))
+        return indices[0], indices[1], columns[scored].to_numpy(dtype=np.float64)
 
     def extra_outputs(
         self, protocol: Protocol, targets: np.ndarray, pred: np.ndarray, scores: Any
@@ -235,6 +246,7 @@ class Multilabel(Task):
     label is predicted present at 0.5. ``label`` is the list of 0/1 columns."""
 
     name = "multilabel"
+    figures = ("roc",)
 
     def validate(self, protocol: Protocol) -> list[str]:
         if isinstance(protocol.label, str) or len(protocol.label) < 2:
@@ -301,15 +313,23 @@ class Multilabel(Task):
         columns: dict[str, Any] = {}
         for k, name in enumerate(protocol.label):
             columns[f"target_{name}"] = targets[:, k].astype(np.int64)
+            columns[f"pred_{name}"] = np.asarray(pred)[:, k].astype(np.int64)
             columns[f"p_{name}"] = np.round(scores[:, k], 6)
         return columns
 
     def arrays_from_predictions(
         self, protocol: Protocol, frame: pd.DataFrame
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        targets = frame[[f"target_{name}" for name in protocol.label]].to_numpy(dtype=np.int64)
-        scores = frame[[f"p_{name}" for name in protocol.label]].to_numpy(dtype=np.float64)
-        return targets, (scores >= 0.5).astype(np.int64), scores
+        target_columns = [f"target_{name}" for name in protocol.label]
+        score_columns = [f"p_{name}" for name in protocol.label]
+        pred_columns = [f"pred_{name}" for name in protocol.label]
+        columns = needed_columns(frame, target_columns + score_columns)
+        scores = columns[score_columns].to_numpy(dtype=np.float64)
+        if all(c in frame for c in pred_columns):  # thresholded before the scores were rounded
+            pred = frame[pred_columns].to_numpy(dtype=np.int64)
+        else:  # files written before the pred_ columns: from the rounded scores
+            pred = (scores >= 0.5).astype(np.int64)
+        return columns[target_columns].to_numpy(dtype=np.int64), pred, scores
 
     def extra_outputs(
         self, protocol: Protocol, targets: np.ndarray, pred: np.ndarray, scores: Any
@@ -325,6 +345,14 @@ class Multilabel(Task):
             "per_class_roc_auc": per_class,
             "unscored_classes": [n for k, n in enumerate(protocol.label) if k not in scored],
         }
+
+
+def needed_columns(frame: pd.DataFrame, names: list[str]) -> pd.DataFrame:
+    """The named columns of a predictions file, or an error listing those it lacks."""
+    missing = [n for n in names if n not in frame.columns]
+    if missing:
+        raise EmobenchError(f"the predictions lack the column(s) {missing}")
+    return frame[names]
 
 
 def class_targets(

@@ -20,6 +20,7 @@ from typing import Any
 
 import pandas as pd
 
+from emobench.errors import ProtocolError
 from emobench.pack import Pack
 
 Progress = Callable[[int, int, str], None]
@@ -44,6 +45,8 @@ def plan_parts(
     if jobs <= 1:
         return [Part(seed, folds) for seed in seeds]
     chosen = [f for f in fold_indices if folds is None or f in folds]
+    if not chosen:
+        raise ProtocolError(f"no fold among {folds}; the protocol has {fold_indices}")
     return [Part(seed, [fold]) for seed in seeds for fold in chosen]
 
 

@@ -24,6 +24,7 @@ PAIRED_ON = (
     ("pack digest", lambda r: r.record["pack"]["digest"]),
     ("seeds", lambda r: r.seeds),
     ("selection", lambda r: r.selection),
+    ("epochs override", lambda r: r.record.get("epochs_override")),
 )
 
 

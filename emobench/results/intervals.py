@@ -82,7 +82,10 @@ def unit_predictions(protocol: Any, frame: pd.DataFrame, what: str = "run") -> U
         if len(set(unit_keys)) != len(unit_keys):
             raise EmobenchError(f"{what}: fold {fold}, seed {seed} lists a sample twice")
         positions = np.array([position[k] for k in unit_keys], dtype=np.int64)
-        arrays = protocol.task_spec.arrays_from_predictions(protocol, rows)
+        try:
+            arrays = protocol.task_spec.arrays_from_predictions(protocol, rows)
+        except EmobenchError as err:
+            raise EmobenchError(f"{what}: {err}") from None
         units[(str(fold), int(seed))] = (positions, arrays)
     for seed in sorted(set(frame["seed"].astype(int))):
         tested = sum(len(p) for (_, s), (p, _) in units.items() if s == seed)
@@ -105,13 +108,15 @@ def _draws(samples: UnitPredictions, n_resamples: int, random_state: int):
         yield resample(everything, replace=True, stratify=stratify, random_state=rng)
 
 
-def _percentiles(values: list[float], level: float) -> tuple[float, float]:
+def _percentiles(values: list[float], level: float) -> tuple[float, float, int]:
+    """(low, high, draws used): a draw whose every unit's metric is undefined (NaN: a
+    multilabel fold drawn with no positive of any label) is left out, and counted."""
     finite = np.asarray([v for v in values if np.isfinite(v)])
     if not len(finite):
-        return float("nan"), float("nan")
+        return float("nan"), float("nan"), 0
     tail = (1 - level) / 2 * 100
     low, high = np.percentile(finite, [tail, 100 - tail])
-    return float(low), float(high)
+    return float(low), float(high), len(finite)
 
 
 def _quick_sklearn():
@@ -138,8 +143,8 @@ def bootstrap_interval(
                 means[m].append(float(np.nanmean(list(samples.unit_scores(m, draw).values()))))
     intervals = {}
     for m in metrics:
-        low, high = _percentiles(means[m], level)
-        intervals[m] = {"low": low, "high": high}
+        low, high, used = _percentiles(means[m], level)
+        intervals[m] = {"low": low, "high": high, "draws_used": used}
     return {
         "level": level,
         "n_resamples": n_resamples,
@@ -191,7 +196,7 @@ def paired_difference(
         for draw in _draws(a, n_resamples, random_state):
             da, db = a.unit_scores(metric, draw), b.unit_scores(metric, draw)
             differences.append(float(np.nanmean([da[u] - db[u] for u in da])))
-    low, high = _percentiles(differences, level)
+    low, high, _ = _percentiles(differences, level)
     return PairedDifference(
         metric=metric,
         mean_a=float(np.nanmean(list(full_a.values()))),

@@ -32,6 +32,7 @@ AGREE = (
     ("overrides", lambda r: r["model"].get("overrides", {})),
     ("epochs override", lambda r: r.get("epochs_override")),
     ("selection", lambda r: r["selection"]),
+    ("linear probes", lambda r: "probe" in r),
 )
 
 
@@ -73,6 +74,8 @@ def merge_parts(
 ) -> tuple[dict[str, Any], pd.DataFrame]:
     """The record and predictions of the run whose parts are ``parts`` (each a record and
     its predictions). ``n_resamples=0`` leaves the interval out."""
+    if not parts:
+        raise EmobenchError("no results to merge")
     records = [r for r, _ in parts]
     names = names or [f"part {k + 1}" for k in range(len(parts))]
     check_parts(records, names)
@@ -83,8 +86,11 @@ def merge_parts(
             frame.insert(frame.columns.get_loc("id"), "seed", seeds[0])
         frames.append(frame)
     predictions = pd.concat(frames, ignore_index=True)
+    # by seed, then in the protocol's fold order (as text, fold 10 would sort before 2)
+    position = {str(f): k for k, f in enumerate(records[0].get("protocol_folds") or [])}
     entries = sorted(
-        (e for r in records for e in _fold_entries(r)), key=lambda e: (e["seed"], str(e["fold"]))
+        (e for r in records for e in _fold_entries(r)),
+        key=lambda e: (e["seed"], position.get(str(e["fold"]), len(position)), str(e["fold"])),
     )
     seeds = sorted({e["seed"] for e in entries})
     order = ["seed", "fold"] if "fold" in predictions else ["seed"]

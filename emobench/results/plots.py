@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Sequence
+from typing import Any
 
 import matplotlib
 
@@ -56,25 +57,27 @@ def _figure(size: tuple[float, float] = SIZE) -> tuple[plt.Figure, plt.Axes]:
     return fig, ax
 
 
-def fold_plot(values: dict[int, list[tuple[int, float]]], metric: str, prefix: str) -> str:
+def fold_plot(values: dict[int, list[tuple[Any, float]]], metric: str, prefix: str) -> str:
     """``values``: per seed, its (fold, metric value) pairs; one marker per fold and seed,
-    folds on x, the seeds' markers side by side."""
+    folds on x in their order (a fold is a number, or ``all`` for a run without folds), the
+    seeds' markers side by side."""
     with plt.rc_context(STYLE):
         fig, ax = _figure()
         seeds = sorted(values)
         width = 0.5 / max(len(seeds), 1)
-        folds = sorted({f for pairs in values.values() for f, _ in pairs})
+        folds = list(dict.fromkeys(f for pairs in values.values() for f, _ in pairs))
+        at = {f: k for k, f in enumerate(folds)}
         for k, seed in enumerate(seeds):
-            pairs = sorted(values[seed])
+            pairs = sorted(values[seed], key=lambda p: at[p[0]])
             offset = (k - (len(seeds) - 1) / 2) * width if len(seeds) > 1 else 0.0
             ax.plot(
-                [f + offset for f, _ in pairs],
+                [at[f] + offset for f, _ in pairs],
                 [v for _, v in pairs],
                 marker="o",
                 linestyle="" if len(folds) == 1 else ":",
                 label=f"seed {seed}",
             )
-        ax.set_xticks(folds)
+        ax.set_xticks(range(len(folds)), [str(f) for f in folds])
         ax.set_xlabel("fold")
         ax.set_ylabel(metric)
         if len(seeds) > 1:

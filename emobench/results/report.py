@@ -316,10 +316,8 @@ def _notes(protocol: Protocol, runs: list[Run], partial: list[str]) -> str:
 def _run_figures(protocol: Protocol, run: Run, rank: int) -> str:
     prefix = re.sub(r"[^A-Za-z0-9_-]", "_", f"{protocol.name}-{rank}")
     figures = [_fold_figure(protocol, run, prefix)]
-    if protocol.task == "classification":
-        figures.append(_confusion_figure(protocol, run, prefix))
-    if protocol.task == "multilabel":
-        figures.append(_roc_figure(protocol, run, prefix))
+    for name in protocol.task_spec.figures:  # what the task declares it can draw
+        figures.append(TASK_FIGURES[name](protocol, run, prefix))
     if protocol.conditions and run.record.get("conditions"):
         figures.append(_robustness_figure(protocol, run, prefix))
     return (
@@ -345,7 +343,7 @@ def _fold_figure(protocol: Protocol, run: Run, prefix: str) -> str:
         value = entry.get("test", {}).get(metric)
         if value is not None:
             seed = entry.get("seed", default_seed)
-            values.setdefault(int(seed), []).append((int(entry["fold"]), float(value)))
+            values.setdefault(int(seed), []).append((entry["fold"], float(value)))
     if not values:
         return ""
     svg = plots.fold_plot(values, _title(metric), f"{prefix}-folds")
@@ -385,9 +383,9 @@ def _roc_figure(protocol: Protocol, run: Run, prefix: str) -> str:
         raise EmobenchError(f"{path}: unreadable predictions file ({err})") from err
     try:
         targets, _, scores = protocol.task_spec.arrays_from_predictions(protocol, frame)
-    except KeyError as err:
+    except EmobenchError as err:
         return (
-            f'<p class="missing">No ROC curves: {escape(str(path))} lacks the column '
+            f'<p class="missing">No ROC curves: {escape(str(path))}: '
             f"{escape(str(err))}.</p>"
         )
     if scores is None or not len(targets):
@@ -399,6 +397,10 @@ def _roc_figure(protocol: Protocol, run: Run, prefix: str) -> str:
         f"ROC curve per label over every test prediction ({len(targets)} rows of "
         f"{path.name}; AUC in brackets)",
     )
+
+
+# The figures a task can declare (``Task.figures``), by name.
+TASK_FIGURES = {"confusion": _confusion_figure, "roc": _roc_figure}
 
 
 def _robustness_figure(protocol: Protocol, run: Run, prefix: str) -> str:
@@ -425,7 +427,7 @@ def _robustness_figure(protocol: Protocol, run: Run, prefix: str) -> str:
 
 
 def _n_folds(record: dict[str, Any]) -> int:
-    return len({int(e["fold"]) for e in record["folds"]})
+    return len({str(e["fold"]) for e in record["folds"]})
 
 
 def _summary(record: dict[str, Any], metric: str) -> tuple[float | None, float | None]:

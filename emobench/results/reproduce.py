@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from emobench.errors import EmobenchError, ProtocolError
-from emobench.results.schema import SCHEMA
+from emobench.results.schema import record_problem
 
 
 def read_results(path: str | Path) -> dict[str, Any]:
@@ -29,8 +29,9 @@ def read_results(path: str | Path) -> dict[str, Any]:
         raise EmobenchError(f"{path}: no such results file") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise EmobenchError(f"{path}: unreadable results file ({err})") from None
-    if not isinstance(record, dict) or record.get("schema") != SCHEMA:
-        raise EmobenchError(f"{path}: not an emobench results file (schema {SCHEMA} missing)")
+    problem = record_problem(record)
+    if problem:
+        raise EmobenchError(f"{path}: {problem}")
     return record
 
 
@@ -75,7 +76,26 @@ def rerun_options(record: dict[str, Any]) -> dict[str, Any]:
         "folds": folds,
         "probe": "probe" in record,
         "bootstrap": int((record.get("interval") or {}).get("n_resamples", 0)),
+        "device": recorded_device(record),
+        "amp": bool((record["provenance"].get("hardware") or {}).get("amp")),
     }
+
+
+def recorded_device(record: dict[str, Any]) -> str:
+    """``cuda`` or ``cpu``: where the recorded run trained (``cuda:0 (name)`` → ``cuda``)."""
+    device = str((record["provenance"].get("hardware") or {}).get("device", "cpu"))
+    return "cuda" if device.startswith("cuda") else "cpu"
+
+
+def results_root(path: Path, record: dict[str, Any]) -> Path:
+    """Where a re-run goes: the results folder the file sits in
+    (``<root>/<protocol>/<model>/<file>``), else the file's own folder."""
+    if (
+        path.parent.name == record["model"]["name"]
+        and path.parent.parent.name == record["protocol"]["name"]
+    ):
+        return path.parent.parent.parent
+    return path.parent
 
 
 @dataclass(frozen=True)
@@ -100,13 +120,20 @@ class Reproduction:
     tolerance_from: str
     changes: list[MetricChange]
 
+    same_split: bool = True
+    notes: tuple[str, ...] = ()  # what differs in how the re-run ran (world size, threads)
+
     @property
     def ok(self) -> bool:
-        return all(abs(c.delta) <= self.tolerance + 1e-12 for c in self.changes)
+        return (
+            bool(self.changes)
+            and self.same_split
+            and all(abs(c.delta) <= self.tolerance + 1e-12 for c in self.changes)
+        )
 
     @property
     def identical(self) -> bool:
-        return all(c.delta == 0 for c in self.changes)
+        return self.ok and all(c.delta == 0 for c in self.changes)
 
 
 def changes_between(old: dict[str, Any], new: dict[str, Any]) -> list[MetricChange]:

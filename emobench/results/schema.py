@@ -30,6 +30,36 @@ from emobench import __version__
 
 SCHEMA = "emobench.results/1"
 
+# What every reader relies on: (key, its keys); a file without them is refused, named.
+REQUIRED = (
+    ("protocol", ("name", "version", "id")),
+    ("split_digest", ()),
+    ("pack", ("digest", "dataset")),
+    ("model", ("name", "config")),
+    ("selection", ()),
+    ("folds", ()),
+    ("summary", ()),
+    ("wall_time_s", ()),
+    ("provenance", ()),
+)
+
+
+def record_problem(record: Any) -> str | None:
+    """What keeps ``record`` from being a readable results record, or None."""
+    if not isinstance(record, dict) or record.get("schema") != SCHEMA:
+        return f"not an emobench results file (schema missing: want {SCHEMA})"
+    missing = []
+    for key, inner in REQUIRED:
+        if key not in record:
+            missing.append(key)
+        elif inner and not isinstance(record[key], dict):
+            missing.append(f"{key} (not a table)")
+        else:
+            missing += [f"{key}.{k}" for k in inner if k not in record[key]]
+    if "seed" not in record and "seeds" not in record:
+        missing.append("seed or seeds")
+    return f"results file without {', '.join(missing)}" if missing else None
+
 
 def build_record(
     protocol: Any,

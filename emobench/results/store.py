@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 
 from emobench.errors import EmobenchError
-from emobench.results.schema import SCHEMA
+from emobench.results.schema import record_problem
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,11 @@ class Run:
     def partial(self) -> bool:
         """Whether some seed lacks some of the protocol's folds (a ``--folds`` job)."""
         return bool(self.record.get("partial", False))
+
+    @property
+    def on_other_pack(self) -> bool:
+        """A ``reproduce --allow-other-pack`` re-run: not the experiment its row names."""
+        return (self.record.get("reproduces") or {}).get("pack") == "other"
 
     @property
     def created(self) -> str:
@@ -116,17 +121,20 @@ def load_runs(results_dir: str | Path, protocol: str | None = None) -> list[Run]
             record = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as err:
             raise EmobenchError(f"{path}: unreadable results file ({err})") from err
-        if record.get("schema") != SCHEMA:
-            raise EmobenchError(f"{path}: not an emobench results file (schema missing)")
+        problem = record_problem(record)
+        if problem:
+            raise EmobenchError(f"{path}: {problem}")
         runs.append(Run(path, record))
     return runs
 
 
 def latest_runs(runs: list[Run]) -> list[Run]:
     """The newest complete run per (model, config, selection, miniature-or-not); partial runs
-    (some folds only) are parts to merge, not results."""
+    (some folds only) are parts to merge, and re-runs on another pack than the one they
+    reproduce are checks of that pack: neither is a result."""
     newest: dict[tuple, Run] = {}
-    for run in sorted((r for r in runs if not r.partial), key=lambda r: r.order):
+    kept = (r for r in runs if not r.partial and not r.on_other_pack)
+    for run in sorted(kept, key=lambda r: r.order):
         key = (run.model, run.config, run.selection, run.record["pack"].get("miniature"))
         newest[key] = run
     return list(newest.values())

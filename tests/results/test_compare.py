@@ -77,6 +77,10 @@ def test_runs_that_differ_are_not_paired(results, tmp_path):
     path.write_text(json.dumps(record))
     with pytest.raises(EmobenchError, match="seeds differs"):
         api.compare("p3", "oracle", "majority", results=root, n_resamples=5)
+    record["seeds"], record["epochs_override"] = [0], 3
+    path.write_text(json.dumps(record))
+    with pytest.raises(EmobenchError, match="epochs override differs"):
+        api.compare("p3", "oracle", "majority", results=root, n_resamples=5)
     with pytest.raises(EmobenchError, match="no complete results of face-only"):
         api.compare("p3", "oracle", "face-only", results=root)
     with pytest.raises(EmobenchError, match="no results of protocol p1"):

@@ -140,3 +140,14 @@ def test_unpaired_samples_are_refused():
     frame["id"] = frame["id"] + "x"
     with pytest.raises(EmobenchError, match="same samples"):
         paired_difference(a, unit_predictions(protocol, frame), "uar", n_resamples=5)
+
+
+def test_bad_predictions_are_named_errors():
+    protocol = load_protocol("p3")
+    frame = _predictions(protocol)
+    frame.loc[3, "prediction"] = "Bored"
+    with pytest.raises(EmobenchError, match=r"run.csv: column 'prediction' holds \['Bored'\]"):
+        unit_predictions(protocol, frame, what="run.csv")
+    first = f"p_{protocol.classes[0]}"
+    with pytest.raises(EmobenchError, match=rf"lack the column\(s\) \['{first}'\]"):
+        unit_predictions(protocol, _predictions(protocol).drop(columns=first))

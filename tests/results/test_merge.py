@@ -95,3 +95,42 @@ def test_local_jobs_give_the_sequential_run(emer_pack, tmp_path):
         assert a["fold"] == b["fold"]
         for m, value in a["test"].items():
             assert b["test"][m] == pytest.approx(value, abs=1e-9)
+
+
+def test_parts_must_agree_on_probes_and_folds_keep_the_protocol_order(fold_parts):
+    protocol, apart, _ = fold_parts
+    a, b = apart[0][0], apart[1][0]
+    with pytest.raises(EmobenchError, match="linear probes differs"):
+        check_parts([a, {**b, "probe": {}}], ["a", "b"])
+    ten = [
+        ({**a, "protocol_folds": list(range(1, 11)), "folds": [{**a["folds"][0], "fold": k}]}, p)
+        for k, p in ((10, apart[0][1]), (2, apart[1][1]))
+    ]
+    merged, _ = merge_parts(protocol, ten, n_resamples=0)
+    assert [f["fold"] for f in merged["folds"]] == [2, 10]
+    with pytest.raises(EmobenchError, match="no results to merge"):
+        merge_parts(protocol, [])
+
+
+def test_jobs_refuse_a_fold_the_protocol_lacks():
+    from emobench.errors import ProtocolError
+
+    with pytest.raises(ProtocolError, match=r"no fold among \[9\]"):
+        plan_parts([1, 2], [0], [9], 2)
+
+
+def test_a_seed_group_keeps_to_80_columns(emoreact_pack, tmp_path):
+    from typer.testing import CliRunner
+
+    from emobench.cli import app
+
+    out = CliRunner(env={"COLUMNS": "80"}).invoke(
+        app,
+        ["evaluate", "--protocol", "emoreact-face", "--model", "majority", "--pack",
+         str(emoreact_pack), "--seeds", "0,1", "--bootstrap", "5", "--results", str(tmp_path)],
+    )
+    assert out.exit_code == 0, out.output
+    assert "1/0" in out.output and "…" not in out.output and "epoch" in out.output
+    lines = out.output.splitlines()
+    table = [x for x in lines if x.lstrip().startswith(("fold/seed", "1/0", "mean", "std"))]
+    assert len(table) >= 3 and max(len(line) for line in table) <= 80

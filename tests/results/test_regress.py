@@ -150,3 +150,22 @@ def test_the_shipped_references_are_checked_against_their_own_numbers(run) -> No
         moved = {m: v + 2 * reference["tolerance"] for m, v in numbers.items()}
         off = run(model=model, config=reference["config"], seed=reference["seed"], **moved)
         assert not any(c.ok for c in check_protocol(protocol, [off], models=[model]))
+
+
+def test_a_multi_seed_reference_is_run_with_its_seeds(tmp_path, monkeypatch):
+    from emobench import api
+    from emobench.protocols import load_protocol
+
+    text = Path(load_protocol("p3").path).read_text().split("# Reference numbers")[0]
+    text += '\n[reference.majority]\nuar = 0.14\ntolerance = 0.01\nseeds = [0, 1]\n'
+    (tmp_path / "p3.toml").write_text(text)
+    asked = {}
+
+    def evaluate(protocol, model, **kwargs):
+        asked.update(kwargs)
+        raise RuntimeError("stop after the call")
+
+    monkeypatch.setattr(api, "evaluate", evaluate)
+    with pytest.raises(RuntimeError, match="stop after the call"):
+        api.regress([str(tmp_path / "p3.toml")], results=tmp_path / "results")
+    assert asked["seeds"] == [0, 1]

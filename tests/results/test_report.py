@@ -230,3 +230,15 @@ def test_cli_report_and_empty_results(report_results, tmp_path):
     )
     assert result.exit_code == 1 and "emobench evaluate" in result.output
     assert not (tmp_path / "x.html").exists()
+
+
+def test_a_run_without_folds_is_drawn(record, tmp_path):
+    """A spotting run's one fold is ``all``, not a number (the report once crashed on it)."""
+    means = {"apex_within2": 0.5, "apex_within1": 0.3, "apex_within3": 0.6, "apex_mae": 2.5}
+    spotting = record("apex-spotting", "motion", dataset="masked", folds=1, **means)
+    spotting["folds"][0]["fold"] = "all"
+    folder = tmp_path / "results" / "apex-spotting" / "motion"
+    folder.mkdir(parents=True)
+    (folder / "none-seed0-20260101T000000.json").write_text(json.dumps(spotting))
+    html = api.report(tmp_path / "r.html", results=tmp_path / "results").read_text()
+    assert 'data-plot="folds"' in html and "apex-spotting@1" in html

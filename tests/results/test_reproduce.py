@@ -79,3 +79,13 @@ def test_beyond_tolerance_exits_1_and_bad_files_are_named(recorded, emer_pack, t
     junk.write_text("{}")
     out = CliRunner().invoke(app, ["reproduce", str(junk)])
     assert out.exit_code != 0 and "not an emobench results file" in out.output
+
+
+def test_a_merged_file_reruns_beside_itself_and_nothing_compared_is_no_pass(tmp_path):
+    from emobench.results.reproduce import Reproduction, results_root
+
+    record = {"model": {"name": "eye-only"}, "protocol": {"name": "p3"}}
+    assert results_root(tmp_path / "p3" / "eye-only" / "r.json", record) == tmp_path
+    assert results_root(tmp_path / "merged" / "r.json", record) == tmp_path / "merged"
+    empty = Reproduction(tmp_path, tmp_path, "p3@1", "eye-only", True, 0.0, "", [])
+    assert not empty.ok and not empty.identical

@@ -140,3 +140,25 @@ def test_run_properties_read_the_record(run) -> None:
     assert (r.model, r.config, r.selection) == ("emert", "paper", "test-oracle")
     assert r.created == "2025-01-02T03:04:05+0000"
     assert (r.mean("uar"), r.std("uar")) == (0.25, 0.01)
+
+
+def test_a_results_file_without_the_keys_readers_need_is_named(tmp_path, record):
+    from emobench.errors import EmobenchError
+    from emobench.results.store import load_runs
+
+    broken = record()
+    del broken["pack"]["digest"], broken["split_digest"]
+    folder = tmp_path / "p3" / "eye-only"
+    folder.mkdir(parents=True)
+    (folder / "x.json").write_text(json.dumps(broken))
+    with pytest.raises(EmobenchError, match=r"x.json: results file without split_digest, pack"):
+        load_runs(tmp_path)
+
+
+def test_a_rerun_on_another_pack_is_no_result(run):
+    from emobench.results.store import latest_runs
+
+    original = run(uar=0.5, name="a.json")
+    other = run(uar=0.9, name="b.json", created="2026-01-01T00:00:00+0000")
+    other.record["reproduces"] = {"file": "a.json", "pack": "other"}
+    assert latest_runs([original, other]) == [original]
