@@ -570,11 +570,11 @@ def merge_results(
     from emobench.results.compare import predictions_of
     from emobench.results.intervals import RESAMPLES
     from emobench.results.merge import merge_parts
-    from emobench.results.reproduce import protocol_as_recorded, read_results
-    from emobench.results.store import Run, write_record
+    from emobench.results.reproduce import protocol_as_recorded
+    from emobench.results.store import write_record
 
-    paths = _results_files(files)
-    runs = [Run(p, read_results(p)) for p in paths]
+    runs = _results_files(files)
+    paths = [r.path for r in runs]
     proto = protocol_as_recorded(runs[0].record, paths[0])
     record, predictions = merge_parts(
         proto,
@@ -587,20 +587,23 @@ def merge_results(
     return record
 
 
-def _results_files(items: list[str | Path]) -> list[Path]:
-    """Results files named, and the partial results files of the folders named (a complete
-    run in the same folder is a result of its own, not a part)."""
+def _results_files(items: list[str | Path]):
+    """The runs of the results files named, and of the partial results files of the folders
+    named (a complete run in the same folder is a result of its own, not a part); each file
+    is read once."""
     from emobench.results.reproduce import read_results
+    from emobench.results.store import Run
 
-    paths: list[Path] = []
+    runs: list[Run] = []
     for item in items:
         item = Path(item)
         if item.is_dir():
-            paths += [p for p in sorted(item.glob("*.json")) if read_results(p).get("partial")]
+            found = [Run(p, read_results(p)) for p in sorted(item.glob("*.json"))]
+            runs += [r for r in found if r.record.get("partial")]
         elif item.is_file():
-            paths.append(item)
+            runs.append(Run(item, read_results(item)))
         else:
             raise EmobenchError(f"{item}: no such results file or folder")
-    if not paths:
+    if not runs:
         raise EmobenchError(f"no results files in {', '.join(map(str, items))}")
-    return paths
+    return runs
