@@ -62,6 +62,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import datetime
 import itertools
 import os
 from collections.abc import Callable, Iterator
@@ -79,6 +80,7 @@ T = TypeVar("T")
 Optimizers = list[tuple[Any, Any]]  # (optimizer, scheduler or None), as models declare them
 
 DEVICES = ("cpu", "cuda", "auto")
+EXIT_WAIT = datetime.timedelta(seconds=60)  # how long a leaving rank waits for its peers
 
 
 def launched_rank() -> int:
@@ -143,7 +145,28 @@ def _join_process_group(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.set_device(device)
     dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    atexit.register(dist.destroy_process_group)
+    atexit.register(_leave_process_group)
+
+
+def _leave_process_group() -> None:
+    """At exit: wait (at most :data:`EXIT_WAIT`) until every rank is done with its
+    collectives, then leave the group.
+
+    Without the wait a rank that finishes first tears its gloo connections down while a peer
+    may still be reading from them; gloo's transport thread can then throw outside Python,
+    and a process whose work was done dies by SIGABRT, so the run's exit code lies. A rank
+    that failed waits in vain while its peers are blocked elsewhere; after the timeout it
+    leaves anyway and torchrun stops the rest.
+    """
+    if not dist.is_initialized():
+        return
+    try:
+        if dist.get_backend() == "gloo":  # NCCL has no barrier that gives up
+            dist.monitored_barrier(timeout=EXIT_WAIT)
+    except RuntimeError:
+        pass  # a peer failed or left: nothing is left to wait for
+    finally:
+        dist.destroy_process_group()
 
 
 def execution(device: str = "cpu", amp: bool = False) -> Execution:

@@ -37,7 +37,8 @@ def torchrun(args: list[str], tmp: Path, timeout: float = 120) -> subprocess.Com
     done = subprocess.run(
         command + args, env=env, capture_output=True, text=True, timeout=timeout, cwd=tmp
     )
-    assert done.returncode == 0, rank_log(tmp, 0, "stderr") + done.stderr
+    logs = "".join(f"rank {r}: {rank_log(tmp, r, 'stderr')}\n" for r in range(2))
+    assert done.returncode == 0, logs + done.stderr
     return done
 
 
