@@ -80,7 +80,7 @@ T = TypeVar("T")
 Optimizers = list[tuple[Any, Any]]  # (optimizer, scheduler or None), as models declare them
 
 DEVICES = ("cpu", "cuda", "auto")
-EXIT_WAIT = datetime.timedelta(seconds=60)  # how long a leaving rank waits for its peers
+EXIT_WAIT = datetime.timedelta(seconds=10)  # how long a leaving rank waits for its peers
 
 
 def launched_rank() -> int:
@@ -149,22 +149,23 @@ def _join_process_group(device: torch.device) -> None:
 
 
 def _leave_process_group() -> None:
-    """At exit: wait (at most :data:`EXIT_WAIT`) until every rank is done with its
-    collectives, then leave the group.
+    """At exit: wait (at most :data:`EXIT_WAIT`) until every rank is here, then leave the group.
 
-    Without the wait a rank that finishes first tears its gloo connections down while a peer
-    may still be reading from them; gloo's transport thread can then throw outside Python,
-    and a process whose work was done dies by SIGABRT, so the run's exit code lies. A rank
-    that failed waits in vain while its peers are blocked elsewhere; after the timeout it
-    leaves anyway and torchrun stops the rest.
+    Ranks that left one by one could die by SIGABRT inside gloo's teardown after their work was
+    done, so a finished run exited as failed; leaving together made that rarer (CHANGELOG,
+    2026-12-02). The ranks meet in the group's key-value store, whose wait gives up on every
+    rank (gloo's ``monitored_barrier`` gives up on rank 0 only): a rank that failed while its
+    peers are blocked in a collective leaves after the wait, and torchrun then stops the rest.
+    The store is read through torch's ``_get_default_store``, the one the group was built on.
     """
     if not dist.is_initialized():
         return
     try:
-        if dist.get_backend() == "gloo":  # NCCL has no barrier that gives up
-            dist.monitored_barrier(timeout=EXIT_WAIT)
-    except RuntimeError:
-        pass  # a peer failed or left: nothing is left to wait for
+        with contextlib.suppress(RuntimeError):  # the wait timed out: a peer failed or left
+            store = dist.distributed_c10d._get_default_store()
+            store.set(f"emobench/left/{dist.get_rank()}", "1")
+            every = [f"emobench/left/{r}" for r in range(dist.get_world_size())]
+            store.wait(every, EXIT_WAIT)
     finally:
         dist.destroy_process_group()
 

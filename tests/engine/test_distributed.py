@@ -27,17 +27,19 @@ from emobench.errors import EmobenchError
 RUN = ["--protocol", "p3", "--model", "eye-only", "--epochs", "2", "--folds", "1"]
 RUN += ["--set", "dropout=0"]
 PROBABILITY_TOLERANCE = 1e-4
+RANKS = 2
 
 
 def torchrun(args: list[str], tmp: Path, timeout: float = 120) -> subprocess.CompletedProcess:
-    """``torchrun --standalone --nproc-per-node 2 ARGS``, each rank's output in its own log."""
+    """``torchrun --standalone --nproc-per-node RANKS ARGS``, each rank's output in its own
+    log; a failure shows every rank's error output."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
-    command += ["--nproc-per-node", "2", "--log-dir", str(tmp / "logs"), "--redirects", "3"]
+    command += ["--nproc-per-node", str(RANKS), "--log-dir", str(tmp / "logs"), "--redirects", "3"]
     done = subprocess.run(
         command + args, env=env, capture_output=True, text=True, timeout=timeout, cwd=tmp
     )
-    logs = "".join(f"rank {r}: {rank_log(tmp, r, 'stderr')}\n" for r in range(2))
+    logs = "".join(f"rank {r}: {rank_log(tmp, r, 'stderr')}\n" for r in range(RANKS))
     assert done.returncode == 0, logs + done.stderr
     return done
 
@@ -160,6 +162,36 @@ class Rows(Dataset):
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         return {"target": torch.tensor(i)}
+
+
+def test_a_rank_that_fails_leaves_after_the_exit_wait(tmp_path):
+    """Rank 1 fails while rank 0 waits in a collective: rank 1's exit barrier gives up after
+    the exit wait (shortened here to 2 s), it leaves, and torchrun stops the run as failed
+    instead of hanging."""
+    script = tmp_path / "fails.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import datetime
+            import torch
+            import torch.distributed as dist
+            from emobench.engine import distributed
+            from emobench.engine.distributed import execution
+
+            distributed.EXIT_WAIT = datetime.timedelta(seconds=2)
+            run_on = execution()
+            if run_on.rank == 1:
+                raise SystemExit("rank 1 failed")
+            dist.all_reduce(torch.ones(1))
+            """
+        )
+    )
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+    command += ["--nproc-per-node", str(RANKS), str(script)]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=90)
+    assert done.returncode != 0
+    assert "rank 1 failed" in done.stderr + done.stdout
 
 
 @pytest.mark.parametrize(("n", "world"), [(37, 2), (33, 3)])
