@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from emobench.models.pointwise_conv import StridedPointwiseConv
+
 
 def resize_frames(x: torch.Tensor, size: int | None) -> torch.Tensor:
     """``(N, C, H, W)`` images resized to ``size × size`` (``None`` or already that size: as is).
@@ -47,7 +49,7 @@ class BasicBlock(nn.Module):
         self.downsample: nn.Module | None = None
         if stride != 1 or in_channels != channels:
             self.downsample = nn.Sequential(
-                nn.Conv2d(in_channels, channels, 1, stride=stride, bias=False),
+                StridedPointwiseConv(in_channels, channels, stride),
                 nn.BatchNorm2d(channels),
             )
 

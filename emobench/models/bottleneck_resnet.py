@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from emobench.models.backbones import ResNetTrunk
+from emobench.models.pointwise_conv import StridedPointwiseConv
 
 EXPANSION = 4
 LAYERS = (3, 4, 6, 3)
@@ -36,7 +37,7 @@ class Bottleneck(nn.Module):
         self.downsample: nn.Module | None = None
         if stride != 1 or in_channels != out_channels:
             self.downsample = nn.Sequential(
-                nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False),
+                StridedPointwiseConv(in_channels, out_channels, stride),
                 nn.BatchNorm2d(out_channels),
             )
 
