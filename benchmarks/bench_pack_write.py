@@ -1,14 +1,20 @@
 """Pack write speed against ``np.save`` of the same arrays, measured side by side in one run.
 
-Goal: writing a pack (``PackWriter``: sha256 of every sample, chunked HDF5, the resume journal)
-at >= 0.8x the throughput of ``np.save`` of the same arrays stacked into one ``.npy`` file.
-The lines below the goal split the cost into its parts, each against the same ``np.save``:
-sha256 alone, a contiguous h5py dataset written per sample (h5py's own overhead), the pack's
-chunked, growing dataset written per sample (chunking), and the writer without its journal.
+Goal: writing a pack (``PackWriter``: a digest of every sample, chunked HDF5, the resume
+journal) at >= 0.8x the throughput of ``np.save`` of the same arrays stacked into one ``.npy``
+file (which reserves its whole file with ``fallocate`` and then writes it in one call). The
+lines below the goal split the cost into its parts, each against the same ``np.save``:
+
+- hashing alone: the pack's XXH3-128, and sha256 (what packs used before 2026-12-02);
+- a plain file written one sample per ``write`` call (the cost of writing per sample at all);
+- h5py: a contiguous dataset written per sample (h5py's selection overhead), the pack's
+  chunked, growing dataset written per sample through the chunk cache, the same written as
+  whole chunks (``write_direct_chunk``), and that with disk space reserved ahead;
+- the writer without its journal.
 
 Two sets of clips of 16 frames: the miniature's 112x112 (DFEW-sized) and 640x480 frames.
 
-Usage: python benchmarks/bench_pack_write.py [--repeats 3] [--small 70] [--large 24]
+Usage: python benchmarks/bench_pack_write.py [--repeats 5] [--small 500] [--large 60]
 The data are random bytes made once in memory; every file is written to a temporary folder
 and deleted after each run (the page cache absorbs the writes, as it does for ``np.save``).
 """
@@ -16,6 +22,7 @@ and deleted after each run (the page cache absorbs the writes, as it does for ``
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -24,7 +31,9 @@ import h5py
 import numpy as np
 from side_by_side import Row, best_of, report
 
-from emobench.pack import PackWriter, array_digest
+from emobench.array_hash import array_digest
+from emobench.file_space import SpaceReserver, release_unused
+from emobench.pack import PackWriter
 
 
 def clips(n: int, height: int, width: int) -> list[np.ndarray]:
@@ -40,9 +49,19 @@ def measure(name: str, arrays: list[np.ndarray], work: Path, repeats: int) -> li
         np.save(work / "x.npy", stacked)
         (work / "x.npy").unlink()
 
-    def hashing() -> None:
+    def hashing(algorithm: str):
+        def run() -> None:
+            for a in arrays:
+                array_digest(a, algorithm)
+
+        return run
+
+    def plain_per_sample() -> None:
+        fd = os.open(work / "r.bin", os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
         for a in arrays:
-            array_digest(a)
+            os.write(fd, a.data)
+        os.close(fd)
+        (work / "r.bin").unlink()
 
     def h5_contiguous() -> None:
         with h5py.File(work / "c.h5", "w") as f:
@@ -51,18 +70,29 @@ def measure(name: str, arrays: list[np.ndarray], work: Path, repeats: int) -> li
                 ds[i] = a
         (work / "c.h5").unlink()
 
-    def h5_chunked() -> None:
-        with h5py.File(work / "k.h5", "w") as f:
-            item = arrays[0].shape
-            ds = f.create_dataset(
-                "x", shape=(64, *item), maxshape=(None, *item), dtype=np.uint8, chunks=(1, *item)
-            )
-            for i, a in enumerate(arrays):
-                if i >= ds.shape[0]:
-                    ds.resize(2 * ds.shape[0], axis=0)
-                ds[i] = a
-            ds.resize(len(arrays), axis=0)
-        (work / "k.h5").unlink()
+    def h5_chunked(direct: bool, reserve: bool):
+        def run() -> None:
+            with h5py.File(work / "k.h5", "w") as f:
+                space = SpaceReserver(f.id.get_vfd_handle()) if reserve else None
+                item = arrays[0].shape
+                ds = f.create_dataset(
+                    "x", (64, *item), maxshape=(None, *item), dtype=np.uint8, chunks=(1, *item)
+                )
+                for i, a in enumerate(arrays):
+                    if i >= ds.shape[0]:
+                        ds.resize(2 * ds.shape[0], axis=0)
+                    if space is not None:
+                        space.written_through((i + 1) * a.nbytes)
+                    if direct:
+                        ds.id.write_direct_chunk((i,) + (0,) * a.ndim, a)
+                    else:
+                        ds[i] = a
+                ds.resize(len(arrays), axis=0)
+            if reserve:
+                release_unused(work / "k.h5")
+            (work / "k.h5").unlink()
+
+        return run
 
     def pack(resumable: bool) -> None:
         out = work / "p.h5"
@@ -90,9 +120,13 @@ def measure(name: str, arrays: list[np.ndarray], work: Path, repeats: int) -> li
         ),
     ]
     for label, fn in (
-        ("sha256 of every sample", hashing),
+        ("xxh3-128 of every sample (the pack's)", hashing("xxh3-128")),
+        ("sha256 of every sample (before)", hashing("sha256")),
+        ("plain file, one write per sample", plain_per_sample),
         ("h5py contiguous, per sample", h5_contiguous),
-        ("h5py chunked (1 sample), growing", h5_chunked),
+        ("h5py chunked (1 sample), growing", h5_chunked(direct=False, reserve=False)),
+        ("  the same, as whole chunks", h5_chunked(direct=True, reserve=False)),
+        ("  whole chunks, space reserved", h5_chunked(direct=True, reserve=True)),
         ("pack write without the journal", lambda: pack(False)),
     ):
         rows.append(
@@ -110,9 +144,9 @@ def measure(name: str, arrays: list[np.ndarray], work: Path, repeats: int) -> li
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--small", type=int, default=70, help="clips of 16x112x112x3")
-    ap.add_argument("--large", type=int, default=24, help="clips of 16x480x640x3")
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--small", type=int, default=500, help="clips of 16x112x112x3")
+    ap.add_argument("--large", type=int, default=60, help="clips of 16x480x640x3")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="emobench-bench-pack-write-"))
     try:

@@ -4,7 +4,7 @@ Layout::
 
     /                       attrs: schema_version, dataset, variant, created_with, source_digest,
                                    miniature, steps (JSON), skipped (JSON), excluded (JSON),
-                                   n_samples, content_digest
+                                   n_samples, array_hash, content_digest
     /samples/<column>       one 1-D dataset per column (id, subject, fold, labels, annotations);
                             ``Pack.samples`` returns it as a pandas DataFrame
     /<group>/present        (N,) bool: which rows hold this group's arrays (a row may lack a
@@ -13,12 +13,19 @@ Layout::
                             ones concatenated along axis 0 with ``<array>.offsets`` (P + 1,)
                             beside them; fixed-shape arrays are chunked one sample per
                             chunk, ragged ones in chunks of their first sample's length
-    /hashes/<group>:<array>   (N,) sha256 of every sample's slice (dtype, shape and bytes);
-                            "" for a row that lacks the group
+    /hashes/<group>:<array>   (N,) digest of every sample's slice (dtype, shape and bytes) by
+                            the root's ``array_hash`` algorithm (:mod:`emobench.array_hash`;
+                            sha256 when the attribute is absent); "" for a row that lacks
+                            the group
 
 The content digest covers everything the pack holds: the sample table, every array hash, the
 presence masks, every root attribute (``created_with`` too: which emobench wrote it) and every
 array's attributes (units, rates, layouts). ``verify`` re-hashes all of it.
+
+Writing runs at the speed of the disk's page cache: each sample's digest is computed on a
+second thread while its bytes go to HDF5 (both release the GIL), fixed-shape samples go in
+as whole chunks (``write_direct_chunk``), and disk space is reserved ahead of the writes
+(:mod:`emobench.file_space`).
 
 The file is written as ``<name>.partial`` and renamed into place only when complete, so a pack
 that exists is a finished pack; a lock file beside it (``<name>.lock``) keeps a second prepare
@@ -31,7 +38,7 @@ appends one checksummed line recording the samples written since (their table ro
 hashes and where their bytes lie). The journal, not the HDF5 file, says what is finished,
 because an HDF5 file killed mid-write has no consistency guarantee. A writer that finds a
 journal made with the same settings copies every recorded sample whose bytes still re-hash to
-their recorded sha256 from the old partial file (moved to ``<name>.resume`` meanwhile) into a
+their recorded digest from the old partial file (moved to ``<name>.resume`` meanwhile) into a
 fresh one, switches the journal to the fresh file with one rename, and carries on; the pack it
 finishes is the one an uninterrupted run writes. Anything else (other settings, a file that
 cannot be opened, no journal) is started over, with a sentence saying why.
@@ -50,6 +57,7 @@ import os
 import secrets
 import time
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,20 +67,14 @@ import numpy as np
 import pandas as pd
 
 from emobench import __version__
+from emobench.array_hash import DEFAULT as DEFAULT_ARRAY_HASH
+from emobench.array_hash import LEGACY as LEGACY_ARRAY_HASH
+from emobench.array_hash import array_digest, check_algorithm
 from emobench.errors import PackCorrupt, PackError
+from emobench.file_space import SpaceReserver, release_unused
 
 SCHEMA_VERSION = 2
 _STR = h5py.string_dtype("utf-8")
-
-
-def array_digest(array: np.ndarray) -> str:
-    """sha256 over dtype, shape and the C-ordered bytes of one sample's array (read in place,
-    without a copy, when the array is C-contiguous)."""
-    a = np.ascontiguousarray(array)
-    h = hashlib.sha256()
-    h.update(f"{a.dtype.str}|{a.shape}|".encode())
-    h.update(a.data if a.dtype.kind != "O" and a.ndim else a.tobytes())
-    return h.hexdigest()
 
 
 def _hash_name(key: str) -> str:
@@ -339,6 +341,7 @@ class PackWriter:
         resume_identity: Mapping[str, Any] | None = None,
         shard: ShardRecord | None = None,
         allow_empty: bool = False,
+        array_hash: str = DEFAULT_ARRAY_HASH,
     ):
         self.path = Path(path)
         self.tmp = partial_path(self.path)
@@ -358,7 +361,9 @@ class PackWriter:
             source_digest=source_digest,
             miniature=bool(miniature),
             steps=json.dumps(steps, sort_keys=True),
+            array_hash=check_algorithm(array_hash, str(self.path)),
         )
+        self.array_hash = array_hash
         if shard is not None:
             self._root_attrs["shard"] = shard.attr()
         self._shard = shard
@@ -386,9 +391,14 @@ class PackWriter:
         self._attrs: dict[str, dict[str, Any]] = {}
         self._datasets: dict[str, h5py.Dataset] = {}
         self._used: dict[str, int] = {}  # rows written per dataset (capacity may be larger)
+        self._capacity: dict[str, tuple[int, tuple[int, ...]]] = {}  # rows, per-row shape
         self._pending: list[Any] = []  # journal entries not committed yet
         self._last_commit = time.monotonic()
         self._replaying = False
+        # Hashes a sample while its bytes are written; started with the first array.
+        self._hasher: ThreadPoolExecutor | None = None
+        self._space: SpaceReserver | None = None
+        self._bytes_written = 0
         self.resumed: list[Any] = []
         self.resume_message: str | None = None
         self.resume_dropped = 0  # recorded entries whose bytes no longer re-hashed
@@ -398,8 +408,7 @@ class PackWriter:
         try:
             self._open()
         except BaseException:
-            if getattr(self, "_h5", None) is not None and self._h5.id.valid:
-                self._h5.close()
+            self._close_file()
             self._lock.release()
             raise
 
@@ -426,7 +435,7 @@ class PackWriter:
             self.resume_message = (
                 f"{self.tmp}: resuming: {kept} sample(s) already prepared and verified"
                 + (
-                    f"; {dropped} more were recorded but do not re-hash to their sha256 and "
+                    f"; {dropped} more were recorded but do not re-hash to their digest and "
                     "are prepared again"
                     if dropped
                     else ""
@@ -435,7 +444,7 @@ class PackWriter:
         else:
             self.restarted = True
             self.resume_message = (
-                f"{self.tmp}: none of the recorded samples re-hash to their sha256; "
+                f"{self.tmp}: none of the recorded samples re-hash to their digest; "
                 "starting over from zero"
             )
 
@@ -509,6 +518,8 @@ class PackWriter:
         except OSError as err:
             raise PackError(f"{self.tmp}: cannot write the pack ({err})") from err
         self._h5.attrs.update(self._root_attrs)
+        self._space = _reserver(self._h5)
+        self._bytes_written = 0
         self._token = secrets.token_hex(8)
         if self._journal is not None:
             self._h5.attrs["resume_token"] = self._token
@@ -518,7 +529,7 @@ class PackWriter:
 
     def _replay(self, old: Path, entries: list[Any]) -> int:
         """Copy the journal's entries from the old partial file while their arrays re-hash to
-        the recorded sha256; returns how many were kept (the first failure ends the copy)."""
+        the recorded digest; returns how many were kept (the first failure ends the copy)."""
         self._kept_entries: list[dict[str, Any]] = []
         try:
             source = h5py.File(old, "r")
@@ -532,7 +543,7 @@ class PackWriter:
                     try:
                         for key, (digest, start, stop) in entry.get("arrays", {}).items():
                             a = f[key][start:stop] if key in self.ragged else f[key][start]
-                            if array_digest(a) != digest:
+                            if array_digest(a, self.array_hash) != digest:
                                 raise ValueError(f"{key} does not re-hash")
                             arrays[key] = a
                         row = (
@@ -602,8 +613,11 @@ class PackWriter:
                 )
         arrays = {key: np.asarray(value) for key, value in arrays.items()}
         given = dict(digests or {})
+        hashing = {
+            key: self._hash_later(value) for key, value in arrays.items() if key not in given
+        }
         spans = {key: self._append(key, value) for key, value in arrays.items()}
-        found = {key: array_digest(value) for key, value in arrays.items() if key not in given}
+        found = {key: future.result() for key, future in hashing.items()}
         for group in set(self._present) | set(by_group):
             self._present.setdefault(group, [False] * n).append(group in by_group)
         where = {}
@@ -618,6 +632,25 @@ class PackWriter:
         if self._journal is not None:
             encoded = [[k, _encode_value(v)] for k, v in row.items()]
             self._journal_entry({"note": note, "row": encoded, "arrays": where})
+
+    def _hash_later(self, array: np.ndarray):
+        """A future of ``array``'s digest, computed on the hashing thread."""
+        if self._hasher is None:
+            self._hasher = ThreadPoolExecutor(1, thread_name_prefix="emobench-pack-hash")
+        return self._hasher.submit(array_digest, array, self.array_hash)
+
+    def _stop_hashing(self) -> None:
+        if self._hasher is not None:
+            self._hasher.shutdown(wait=True)
+            self._hasher = None
+
+    def _close_file(self) -> None:
+        """Close the HDF5 file (when open) and give back the disk space reserved past its end."""
+        self._stop_hashing()
+        if getattr(self, "_h5", None) is not None and self._h5.id.valid:
+            self._h5.close()
+            if self._space is not None and self._space.reserved and self.tmp.exists():
+                release_unused(self.tmp)
 
     def _journal_entry(self, entry: dict[str, Any]) -> None:
         if self._journal is None:
@@ -660,14 +693,22 @@ class PackWriter:
                 raise PackError(f"array {key!r}: cannot be stored ({err})") from err
             self._datasets[key] = ds
             self._used[key] = 0
+            self._capacity[key] = (ds.shape[0], ds.shape[1:])
             if ragged:
                 self._offsets[key] = [0]
-        if not ragged and ds.shape[1:] != a.shape:
-            raise PackError(f"array {key!r}: shape {a.shape} differs from earlier {ds.shape[1:]}")
+        # h5py's Dataset.shape asks HDF5 each time (~20 µs): the writer keeps its own
+        capacity, item = self._capacity[key]
+        if not ragged and item != a.shape:
+            raise PackError(f"array {key!r}: shape {a.shape} differs from earlier {item}")
         start = self._used[key]
         stop = start + (a.shape[0] if ragged else 1)
-        if stop > ds.shape[0]:
-            ds.resize(max(stop, 2 * ds.shape[0]), axis=0)
+        if stop > capacity:
+            capacity = max(stop, 2 * capacity)
+            ds.resize(capacity, axis=0)
+            self._capacity[key] = (capacity, item)
+        self._bytes_written += a.nbytes
+        if self._space is not None:
+            self._space.written_through(self._bytes_written)
         if ragged:
             ds[start:stop] = a
             self._offsets[key].append(stop)
@@ -720,7 +761,7 @@ class PackWriter:
             del self._h5.attrs["resume_token"]
         digest = content_digest(table, self._hashes, self._present, _all_attrs(self._h5))
         self._h5.attrs["content_digest"] = digest
-        self._h5.close()
+        self._close_file()
         try:
             os.replace(self.tmp, self.path)
         except OSError as err:
@@ -737,17 +778,26 @@ class PackWriter:
         """Commit what is written, close the file and keep it for a later run to resume."""
         if self._h5.id.valid:
             self.commit()
-            self._h5.close()
+            self._close_file()
         self._lock.release()
 
     def abort(self) -> None:
-        if self._h5.id.valid:
-            self._h5.close()
+        self._close_file()
         self.tmp.unlink(missing_ok=True)
         resume_path(self.path).unlink(missing_ok=True)
         if self._journal is not None:
             self._journal.remove()
         self._lock.release()
+
+
+def _reserver(h5: h5py.File) -> SpaceReserver | None:
+    """Space reservation for a file HDF5 writes through a POSIX descriptor (the default
+    driver); None for other drivers."""
+    try:
+        fd = h5.id.get_vfd_handle()
+    except Exception:  # drivers without a descriptor
+        return None
+    return SpaceReserver(fd) if isinstance(fd, int) else None
 
 
 _IDENTITY_NAMES = {
@@ -760,6 +810,7 @@ _IDENTITY_NAMES = {
     "miniature": "source (miniature or not)",
     "ragged": "array layout",
     "compression": "compression",
+    "array_hash": "array hash",
     "shard": "shard",
     "caller": "samples",
 }
@@ -898,6 +949,9 @@ class Pack:
                 ) from err
         if "content_digest" not in self.attrs or "dataset" not in self.attrs:
             raise PackCorrupt(f"{self.path}: root attributes are missing; prepare it again")
+        self.array_hash = check_algorithm(
+            str(self.attrs.get("array_hash", LEGACY_ARRAY_HASH)), str(self.path)
+        )
         self._h5: h5py.File | None = None
         self._pid: int | None = None
         self._offsets: dict[str, np.ndarray] = {}
@@ -1009,7 +1063,7 @@ class Pack:
         return f[key][row]
 
     def get_verified(self, key: str, index: int) -> np.ndarray:
-        """:meth:`get`, checked against the sample's stored sha256 (PackCorrupt if not)."""
+        """:meth:`get`, checked against the sample's stored digest (PackCorrupt if not)."""
         try:
             array = self.get(key, index)
         except PackError:
@@ -1019,10 +1073,11 @@ class Pack:
                 f"{self.path}: {key} of sample {self.samples['id'][index]} is unreadable "
                 f"({err}); run `emobench verify {self.path}`"
             ) from err
-        if array_digest(array) != self.hash_of(key, index):
+        if array_digest(array, self.array_hash) != self.hash_of(key, index):
             raise PackCorrupt(
                 f"{self.path}: {key} of sample {self.samples['id'][index]} does not match its "
-                f"sha256 — the pack is corrupt; run `emobench verify {self.path}`"
+                f"stored {self.array_hash} digest — the pack is corrupt; run "
+                f"`emobench verify {self.path}`"
             )
         return array
 
@@ -1076,12 +1131,14 @@ class Pack:
                         problems.append(f"{key} sample {table['id'][i]}: hash for an absent row")
                     continue
                 try:
-                    actual = array_digest(self.get(key, i))
+                    actual = array_digest(self.get(key, i), self.array_hash)
                 except Exception as err:
                     problems.append(f"{key} sample {table['id'][i]}: unreadable ({err})")
                     continue
                 if actual != expected:
-                    problems.append(f"{key} sample {table['id'][i]}: sha256 mismatch")
+                    problems.append(
+                        f"{key} sample {table['id'][i]}: {self.array_hash} digest mismatch"
+                    )
                 done += 1
                 if progress:
                     progress(done, total)
@@ -1123,6 +1180,7 @@ class Pack:
             "dataset": self.attrs["dataset"],
             "variant": self.attrs["variant"],
             "created_with": self.attrs.get("created_with", ""),
+            "array_hash": self.array_hash,
             "content_digest": self.digest,
             "source_digest": self.attrs.get("source_digest", ""),
             "miniature": self.miniature,

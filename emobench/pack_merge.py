@@ -37,6 +37,7 @@ _WRITER_ATTRS = {
     "source_digest",
     "miniature",
     "steps",
+    "array_hash",
     "n_samples",
     "skipped",
     "content_digest",
@@ -50,6 +51,7 @@ _SHARED = (
     ("source_digest", "raw data (source digest)"),
     ("miniature", "source (miniature or real data)"),
     ("created_with", "emobench version"),
+    ("array_hash", "array hash algorithm"),
 )
 
 
@@ -98,11 +100,14 @@ def merge_packs(
         ragged=sorted({k for s in shards for k in _ragged(s.pack)}),
         compression=_compression(shards),
         miniature=first.pack.miniature,
+        array_hash=first.pack.array_hash,
     )
     with writer:
         for done, position in enumerate(order, 1):
             shard, row = rows[position]
-            writer.add({"id": shard.pack.samples["id"][row]}, _arrays(shard, row))
+            arrays = _arrays(shard, row)
+            digests = {key: shard.pack.hash_of(key, row) for key in arrays}
+            writer.add({"id": shard.pack.samples["id"][row]}, arrays, digests=digests)
             if progress:
                 progress(done, len(order), str(shard.pack.samples["id"][row]))
         for key, attrs in _array_attrs(shards).items():
@@ -220,7 +225,7 @@ def _placement(shards: list[_Shard]):
 
 
 def _arrays(shard: _Shard, row: int) -> dict[str, np.ndarray]:
-    """Every array of one shard row, each checked against its stored sha256."""
+    """Every array of one shard row, each checked against its stored digest."""
     return {
         key: shard.pack.get_verified(key, row)
         for key in shard.pack.keys

@@ -512,7 +512,7 @@ def _break_steps(pack: Path) -> None:
                 "1",
             ),
             2,
-            ("does not match its sha256",),
+            ("does not match its stored xxh3-128 digest",),
         ),
         (
             "info on a pack whose steps are broken JSON",
@@ -533,7 +533,7 @@ def _break_steps(pack: Path) -> None:
             _flip_array_byte,
             ("verify",),
             1,
-            ("eye/windows sample", "sha256 mismatch"),
+            ("eye/windows sample", "xxh3-128 digest mismatch"),
         ),
     ],
     ids=lambda v: v if isinstance(v, str) else "",

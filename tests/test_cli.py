@@ -55,7 +55,7 @@ def test_prepare_info_verify(emer_raw, tmp_path):
     with h5py.File(pack, "r+") as f:
         f["eye/windows"][0, 0, 0] += 1.0
     bad = run("verify", pack)
-    assert bad.exit_code == 1 and "sha256 mismatch" in bad.output
+    assert bad.exit_code == 1 and "xxh3-128 digest mismatch" in bad.output
 
 
 def test_defaults_to_miniature_and_says_so(emer_pack):

@@ -1,11 +1,13 @@
 import io
+import os
 
 import h5py
 import numpy as np
 import pytest
 
+from emobench.array_hash import array_digest
 from emobench.errors import PackError
-from emobench.pack import Pack, PackWriter, partial_path
+from emobench.pack import Pack, PackWriter, _all_attrs, content_digest, partial_path
 
 
 def _write(path, n=4, fail_at=None):
@@ -60,7 +62,7 @@ def test_verify_detects_corruption(tmp_path):
     with h5py.File(tmp_path / "p.h5", "r+") as f:
         f["face/frames"][1, 0, 0, 0, 0] = 99
     problems = Pack(tmp_path / "p.h5").verify()
-    assert problems == ["face/frames sample s1: sha256 mismatch"]
+    assert problems == ["face/frames sample s1: xxh3-128 digest mismatch"]
 
 
 def test_interrupted_write_leaves_nothing(tmp_path):
@@ -287,3 +289,49 @@ def test_a_structure_verify_did_not_foresee_is_a_problem_not_a_crash(tmp_path):
         f["samples/id"].attrs["x"] = 1  # (any further change is caught by the digest too)
     problems = verify(path).problems
     assert problems, "verify passed a pack with an extra hash"
+
+
+def test_a_pack_records_its_array_hash_and_keeps_no_reserved_space(tmp_path):
+    _write(tmp_path / "p.h5")
+    pack = Pack(tmp_path / "p.h5")
+    assert pack.array_hash == "xxh3-128" == pack.info()["array_hash"]
+    st = os.stat(tmp_path / "p.h5")
+    assert st.st_blocks * 512 < st.st_size + (1 << 20)  # not the 64 MB reserved while writing
+
+
+def test_a_pack_from_before_array_hash_holds_sha256_digests_and_still_verifies(tmp_path):
+    """Packs written before 2026-12-02 have no ``array_hash`` attribute and sha256 digests."""
+    path = tmp_path / "old.h5"
+    frames = np.full((2, 4, 4, 3), 7, np.uint8)
+    with PackWriter(
+        path, dataset="demo", variant="v", source_digest="", steps={}, array_hash="sha256"
+    ) as w:
+        w.add({"id": "s0", "subject": "1"}, {"face/frames": frames})
+        w.finish()
+    before = Pack(path)
+    table, hashes, present = (
+        before.samples,
+        before.stored_hashes(),
+        {"face": before.present("face")},
+    )
+    before.close()
+    assert hashes == {"face/frames": [array_digest(frames, "sha256")]}
+    with h5py.File(path, "r+") as f:  # what an old pack holds: no attribute, its own digest
+        del f.attrs["array_hash"]
+        f.attrs["content_digest"] = content_digest(table, hashes, present, _all_attrs(f))
+    pack = Pack(path)
+    assert pack.array_hash == "sha256"
+    assert pack.verify() == []
+    assert (pack.get_verified("face/frames", 0) == 7).all()
+    pack.close()
+    with h5py.File(path, "r+") as f:
+        f["face/frames"][0, 0, 0, 0, 0] = 8
+    assert Pack(path).verify() == ["face/frames sample s0: sha256 digest mismatch"]
+
+
+def test_an_unknown_array_hash_is_refused_naming_the_pack(tmp_path):
+    _write(tmp_path / "p.h5")
+    with h5py.File(tmp_path / "p.h5", "r+") as f:
+        f.attrs["array_hash"] = "crc32"
+    with pytest.raises(PackError, match=r"p\.h5: array hash 'crc32' is not one emobench knows"):
+        Pack(tmp_path / "p.h5")

@@ -101,7 +101,7 @@ def test_verify_passes_and_catches_one_flipped_byte(prepared, tmp_path) -> None:
         assert (f[key][region] != before).sum() == 1
     bad = cli("verify", damaged, cwd=tmp_path)
     assert bad.returncode == 1, bad.stdout + bad.stderr
-    assert "sha256 mismatch" in bad.stdout + bad.stderr
+    assert "xxh3-128 digest mismatch" in bad.stdout + bad.stderr
 
 
 # ---------------------------------------------------------------- models

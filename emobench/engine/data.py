@@ -1,7 +1,7 @@
 """What the engine feeds a model: pack samples as batches (DESIGN §4.5, ``models/base.py``).
 
 Every input is converted by its modality (:mod:`emobench.modalities`); this module only
-decides which rows and which inputs, reads them checked against their stored sha256, and
+decides which rows and which inputs, reads them checked against their stored digest, and
 z-scores the inputs a modality marks ``standardise`` with statistics of the training part
 alone.
 """
@@ -65,7 +65,7 @@ def fit_scalers(
     sources: dict[str, str] | None = None,
 ) -> dict[str, FeatureScaler]:
     """One scaler per input whose modality is standardised, fit on the training rows that
-    hold it for training (each row checked against its sha256)."""
+    hold it for training (each row checked against its stored digest)."""
     scalers = {}
     for name in inputs:
         modality = read_modality(name, sources)
@@ -87,7 +87,7 @@ def fit_scalers(
 class PackDataset(Dataset):
     """Samples of a pack as the batches described in ``emobench.models.base``.
 
-    Every array is checked against its stored sha256 when it is first read, so a run never
+    Every array is checked against its stored digest when it is first read, so a run never
     trains or tests on bytes that differ from what the pack's digest names. Raw arrays are then
     kept in memory, up to ``cache_bytes`` (training reads every sample once per epoch;
     re-reading HDF5 each time costs about a fifth of a small model's epoch). Each DataLoader

@@ -223,20 +223,23 @@ def _worker_init() -> None:
 
 
 def _prepare_job(job: tuple) -> tuple:
-    """Worker side of prepare: one sample's arrays (with their sha256 when ``hashed``, so
-    that worker processes, not the writing one, hash them), or the file and problem that
-    skip it. Takes and returns plain tuples so that it crosses process boundaries."""
+    """Worker side of prepare: one sample's arrays (with their digests by the algorithm
+    ``hashed`` names, when it names one, so that worker processes, not the writing one, hash
+    them), or the file and problem that skip it. Takes and returns plain tuples so that it
+    crosses process boundaries."""
     root, sid, subject, source, media, labels, annotations, plan, hashed = job
     sample = Sample(sid, subject, source, media, labels, annotations)
     try:
         arrays, padded, extra = prepare_sample(root, sample, plan)
     except InputError as err:
         return None, (err.path, err.problem)
-    digests = {key: array_digest(value) for key, value in arrays.items()} if hashed else None
+    digests = (
+        {key: array_digest(value, hashed) for key, value in arrays.items()} if hashed else None
+    )
     return (arrays, padded, extra, digests), None
 
 
-def _jobs(root: Path, samples: list[Sample], plans: list[Plan], hashed: bool):
+def _jobs(root: Path, samples: list[Sample], plans: list[Plan], hashed: str | None):
     for s, plan in zip(samples, plans, strict=True):
         yield (
             root,
@@ -375,7 +378,7 @@ def prepare_dataset(
         if workers > 1 and len(samples) - start > 1
         else None
     )
-    jobs = _jobs(root, samples[start:], plans[start:], hashed=pool is not None)
+    jobs = _jobs(root, samples[start:], plans[start:], hashed=writer.array_hash if pool else None)
     results = pool.map(_prepare_job, jobs, chunksize=4) if pool else map(_prepare_job, jobs)
     try:
         with writer:

@@ -55,7 +55,9 @@ def test_a_damaged_array_is_refused_when_read(tmp_path):
         f["face/frames"][2, 0, 0, 0, 0] = 99
     data = PackDataset(Pack(pack_path), np.arange(4), ("face",), np.zeros(4, np.int64))
     data[1]  # intact rows read as usual
-    with pytest.raises(PackCorrupt, match="face/frames of sample s2 does not match its sha256"):
+    with pytest.raises(
+        PackCorrupt, match="face/frames of sample s2 does not match its stored xxh3-128"
+    ):
         data[2]
 
 
