@@ -84,14 +84,39 @@ def fit_scalers(
     return scalers
 
 
+# The raw arrays one fold keeps in memory, all its datasets together: a miniature fits
+# whole (the EMER miniature is 58 MB, DFEW's 42 MB); a real pack is read from HDF5 (and the
+# page cache) each epoch, so the peak memory of a run does not grow with its dataset.
+CACHE_BYTES = 64 << 20
+
+
+class ArrayCache:
+    """Raw arrays by (key, row), up to ``budget`` bytes, shared by the datasets of one fold
+    (training, selection, test and robustness conditions read the same rows)."""
+
+    def __init__(self, budget: int = CACHE_BYTES):
+        self.budget = budget
+        self.arrays: dict[tuple[str, int], np.ndarray] = {}
+        self.used = 0
+
+    def get(self, key: str, pos: int) -> np.ndarray | None:
+        return self.arrays.get((key, pos))
+
+    def keep(self, key: str, pos: int, array: np.ndarray) -> None:
+        if self.used + array.nbytes <= self.budget:
+            self.arrays[(key, pos)] = array
+            self.used += array.nbytes
+
+
 class PackDataset(Dataset):
     """Samples of a pack as the batches described in ``emobench.models.base``.
 
     Every array is checked against its stored digest when it is first read, so a run never
     trains or tests on bytes that differ from what the pack's digest names. Raw arrays are then
-    kept in memory, up to ``cache_bytes`` (training reads every sample once per epoch;
-    re-reading HDF5 each time costs about a fifth of a small model's epoch). Each DataLoader
-    worker holds its own cache. A row that lacks an input's group gets zeros and
+    kept in ``cache`` while its budget lasts (training reads every sample once per epoch;
+    re-reading HDF5 each time costs about a fifth of a small model's epoch); the datasets of
+    one fold share one (default: a cache of their own). Each DataLoader worker holds its own
+    copy. A row that lacks an input's group gets zeros and
     ``<input>_present = False`` (the key exists only when the pack has such rows).
     ``training``: presence as training may read it (:func:`training_presence`).
     ``sources``: input → the input whose array it reads (:func:`read_modality`).
@@ -105,7 +130,7 @@ class PackDataset(Dataset):
         targets: np.ndarray,
         aux_targets: np.ndarray | None = None,
         scalers: dict[str, FeatureScaler] | None = None,
-        cache_bytes: int = 1 << 30,
+        cache: ArrayCache | None = None,
         training: bool = False,
         sources: dict[str, str] | None = None,
     ):
@@ -116,9 +141,7 @@ class PackDataset(Dataset):
         self.targets = targets
         self.aux = aux_targets
         self.scalers = scalers or {}
-        self.cache_bytes = cache_bytes
-        self._cache: dict[tuple[str, int], np.ndarray] = {}
-        self._cached = 0
+        self.cache = cache if cache is not None else ArrayCache()
         self._checked: set[tuple[str, int]] = set()
         self._present = {
             n: training_presence(pack, m.group) if training else pack.present(m.group)
@@ -128,7 +151,7 @@ class PackDataset(Dataset):
         self._blank: dict[str, np.ndarray] = {}
 
     def _array(self, key: str, pos: int) -> np.ndarray:
-        cached = self._cache.get((key, pos))
+        cached = self.cache.get(key, pos)
         if cached is not None:
             return cached
         if (key, pos) in self._checked:
@@ -136,9 +159,7 @@ class PackDataset(Dataset):
         else:
             array = self.pack.get_verified(key, pos)
             self._checked.add((key, pos))
-        if self._cached + array.nbytes <= self.cache_bytes:
-            self._cache[(key, pos)] = array
-            self._cached += array.nbytes
+        self.cache.keep(key, pos, array)
         return array
 
     def _blank_for(self, name: str) -> np.ndarray:

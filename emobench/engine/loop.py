@@ -30,7 +30,7 @@ import pandas as pd
 import torch
 
 from emobench.engine.checks import rows_holding
-from emobench.engine.data import PackDataset, fit_scalers, model_spec
+from emobench.engine.data import ArrayCache, PackDataset, fit_scalers, model_spec
 from emobench.engine.distributed import execution
 from emobench.engine.predict import Predictions, predict
 from emobench.engine.probe import model_features, probe_features
@@ -120,6 +120,7 @@ def run_fold(
     sources = protocol.sources()
     train_positions = rows_holding(pack, fold.train, entry.inputs, sources)
     scalers = fit_scalers(pack, entry.inputs, train_positions, sources)
+    cache = ArrayCache()  # one memory budget for every dataset of the fold
 
     def dataset(
         positions: np.ndarray,
@@ -136,6 +137,7 @@ def run_fold(
             t,
             a,
             scalers,
+            cache=cache,
             training=training,
             sources=protocol.sources(condition),
         )
@@ -155,8 +157,10 @@ def run_fold(
     n_epochs = epochs if epochs is not None else tc.epochs
     generator = torch.Generator().manual_seed(seed * 1000 + fold.index)
     train_feed = run_on.train_feed(train_set, tc.batch_size, generator)
-    select_loader = run_on.loader(select_set)
-    test_loader = run_on.loader(test_set)
+    # Predicted in training-sized batches: a fixed batch of 64 clips held 64 x 16 frames in
+    # one forward pass, the largest allocation of a video model's run.
+    select_loader = run_on.loader(select_set, tc.batch_size)
+    test_loader = run_on.loader(test_set, tc.batch_size)
     best_epoch, best_score, best_state = 0, float("nan"), None
     higher = protocol.higher_is_better
     if model.trainable and n_epochs > 0:
@@ -201,7 +205,7 @@ def run_fold(
     conditions = {}
     for condition in protocol.conditions:  # the same checkpoint, the test rows read otherwise
         condition_set = dataset(fold.test, entry.reads_at_test, condition=condition)
-        got = predict(model, run_on.loader(condition_set), run_on=run_on)
+        got = predict(model, run_on.loader(condition_set, tc.batch_size), run_on=run_on)
         conditions[condition] = compute_metrics(
             list(protocol.metrics), condition_set.targets, got.values, got.scores
         )

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from emobench.engine.data import FeatureScaler, PackDataset
+from emobench.engine.data import ArrayCache, FeatureScaler, PackDataset
 from emobench.errors import PackCorrupt
 from emobench.modalities import to_model_inputs
 from emobench.pack import Pack, PackWriter
@@ -80,3 +80,19 @@ def test_an_input_source_feeds_one_input_the_array_of_another(tmp_path):
     sourced = PackDataset(pack, np.arange(3), ("face",), targets, sources={"face": "body"})
     assert set(sourced[1]) == {"face", "target"}
     assert int(plain[1]["face"].max()) == 1 and int(sourced[1]["face"].max()) == 101
+
+
+def test_the_datasets_of_a_fold_share_one_cache_and_its_budget(tmp_path):
+    """Memory stays bounded however large the pack: arrays beyond the budget are read again."""
+    pack = _partial_pack(tmp_path / "p.h5")
+    one = pack.get("face/frames", 0).nbytes
+    cache = ArrayCache(budget=2 * one)
+    train = PackDataset(pack, np.arange(3), ("face",), np.zeros(3, np.int64), cache=cache)
+    test = PackDataset(pack, np.arange(4), ("face",), np.zeros(4, np.int64), cache=cache)
+    for i in range(3):
+        train[i]
+    assert sorted(cache.arrays) == [("face/frames", 0), ("face/frames", 1)]
+    assert cache.used == 2 * one
+    assert test._array("face/frames", 1) is cache.get("face/frames", 1)  # read once, shared
+    assert (test[3]["face"] == 30).all() and len(cache.arrays) == 2  # over budget: not kept
+    assert PackDataset(pack, np.arange(1), ("face",), np.zeros(1)).cache is not cache
