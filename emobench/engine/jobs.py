@@ -5,14 +5,23 @@ processes of one torch thread each, and the parts are merged into one run
 
 A fold's result does not depend on where it runs: the fold loop reseeds every random number
 generator from (seed, fold) before it builds the model, so parts run apart equal the same
-folds run together in one process with the same number of torch threads. Worker processes
-are spawned, not forked (h5py handles and torch's thread pools do not survive a fork), and
-open the pack themselves.
+folds run together in one process with the same number of torch threads.
+
+Worker processes are forked when this process runs no other thread (Linux): they start with
+everything imported, where a spawned worker first spends about 3 s importing torch and
+scikit-learn, longer than a miniature's fold trains (``benchmarks/bench_jobs.py``: 5 folds of
+p3 at 3 epochs took 8.2 s on 2 spawned jobs, 2.8 s on 2 forked ones, 5.7 s on 1). A fork is
+safe here as it is for torch's own DataLoader workers: each worker sets one torch thread
+before any work, so no OpenMP parallel region runs in it, and it reopens the pack (HDF5
+handles are per process, see :meth:`emobench.pack.Pack.file`). Where another thread runs
+(MediaPipe's pool after a miniature was drawn in this process, pytest-xdist's), a fork could
+copy a lock that thread holds, so the workers are spawned.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import threading
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -71,6 +80,13 @@ def _run_part(
     )
 
 
+def start_method() -> str:
+    """``fork`` when this process runs only its main thread and the platform forks, else
+    ``spawn`` (see the module docstring)."""
+    can_fork = "fork" in multiprocessing.get_all_start_methods()
+    return "fork" if can_fork and threading.active_count() == 1 else "spawn"
+
+
 def _one_thread() -> None:
     import torch
 
@@ -87,8 +103,10 @@ def run_parts(
     jobs: int = 1,
     options: dict[str, Any] | None = None,
     progress: Progress | None = None,
+    method: str | None = None,
 ) -> list[tuple[dict[str, Any], pd.DataFrame]]:
-    """Every part's (record, predictions), in the order of ``parts``."""
+    """Every part's (record, predictions), in the order of ``parts``. ``method``: how worker
+    processes start (default :func:`start_method`)."""
     from emobench.engine.evaluators import EVALUATORS
 
     options = dict(options or {})
@@ -107,7 +125,7 @@ def run_parts(
             for k, part in enumerate(parts)
         ]
     done: dict[int, tuple[dict[str, Any], pd.DataFrame]] = {}
-    context = multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context(method or start_method())
     with ProcessPoolExecutor(jobs, mp_context=context, initializer=_one_thread) as pool:
         futures = {
             pool.submit(_run_part, evaluator, protocol, model, str(pack.path), part, options): k
