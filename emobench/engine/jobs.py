@@ -1,6 +1,6 @@
 """A run as independent parts: each seed of ``--seeds`` — and, with ``--jobs N`` > 1, each
-fold of each seed — is evaluated on its own, in this process or in N spawned local
-processes of one torch thread each, and the parts are merged into one run
+fold of each seed — is evaluated on its own, in this process or in N local processes of
+one torch thread each, and the parts are merged into one run
 (:mod:`emobench.results.merge`).
 
 A fold's result does not depend on where it runs: the fold loop reseeds every random number
@@ -8,14 +8,15 @@ generator from (seed, fold) before it builds the model, so parts run apart equal
 folds run together in one process with the same number of torch threads.
 
 Worker processes are forked when this process runs no other thread (Linux): they start with
-everything imported, where a spawned worker first spends about 3 s importing torch and
-scikit-learn, longer than a miniature's fold trains (``benchmarks/bench_jobs.py``: 5 folds of
-p3 at 3 epochs took 8.2 s on 2 spawned jobs, 2.8 s on 2 forked ones, 5.7 s on 1). A fork is
+everything imported, where a spawned worker first spends seconds importing torch and
+scikit-learn, longer than a miniature's fold trains (figures in CHANGELOG). A fork is
 safe here as it is for torch's own DataLoader workers: each worker sets one torch thread
 before any work, so no OpenMP parallel region runs in it, and it reopens the pack (HDF5
 handles are per process, see :meth:`emobench.pack.Pack.file`). Where another thread runs
 (MediaPipe's pool after a miniature was drawn in this process, pytest-xdist's), a fork could
-copy a lock that thread holds, so the workers are spawned.
+copy a lock that thread holds, so the workers are spawned. Prepare's ``--workers`` stay
+spawned: OpenCV's native thread pool, which ``threading`` cannot see, can deadlock a forked
+child that decodes or resizes.
 """
 
 from __future__ import annotations
