@@ -1,23 +1,20 @@
 """What every benchmark script shares: best-of-N timing, the loader-vs-training measurement and
 the ratio table. Scripts import it as a sibling (``python benchmarks/bench_x.py`` puts this
-folder on ``sys.path``)."""
+folder on ``sys.path``). torch and the engine are imported inside the functions that use them:
+a benchmark's spawned worker processes import its script again, and should not pay for
+torch."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-from torch.utils.data import DataLoader
 
-from emobench.engine import PackDataset, model_spec, to_model_inputs
-from emobench.engine.data import fit_scalers
-from emobench.modalities import get_modality
-from emobench.models.registry import create_model, get_model_entry
-from emobench.pack import Pack
-from emobench.protocols import load_protocol
+if TYPE_CHECKING:
+    from emobench.pack import Pack
 
 
 @dataclass(frozen=True)
@@ -57,6 +54,14 @@ def loader_vs_training(
 ) -> Row:
     """Samples/s of the engine's loader over fold 1's training part against samples/s of the
     model's training step on the same, pre-loaded batches."""
+    import torch
+    from torch.utils.data import DataLoader
+
+    from emobench.engine import PackDataset, model_spec, to_model_inputs
+    from emobench.engine.data import fit_scalers
+    from emobench.models.registry import create_model, get_model_entry
+    from emobench.protocols import load_protocol
+
     protocol = load_protocol(protocol_name)
     positions, targets = protocol.targets(pack.samples)
     fold = protocol.folds(pack.samples, positions)[0]
@@ -102,8 +107,10 @@ def loader_vs_training(
 
 def verified_first_read(pack: Pack, inputs: tuple[str, ...], repeats: int) -> Row:
     """What ``evaluate`` pays to check what it reads: every sample's arrays read and checked
-    against their stored sha256 (``Pack.get_verified``, as the loader does on a sample's
+    against their stored digest (``Pack.get_verified``, as the loader does on a sample's
     first read) against the same reads unchecked (``Pack.get``)."""
+    from emobench.modalities import get_modality
+
     keys = [get_modality(i).key for i in inputs]
     positions = range(len(pack))
 

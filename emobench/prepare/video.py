@@ -72,14 +72,20 @@ def jpeg_problem(data: bytes) -> str | None:
 
 def read_image(path: Path, flag: int = cv2.IMREAD_COLOR) -> np.ndarray:
     """One image file as BGR. Raises InputError naming the file when it does not decode, or
-    decodes only because libjpeg filled in what is missing of a JPEG cut short."""
-    image = cv2.imread(str(path), flag)
+    decodes only because libjpeg filled in what is missing of a JPEG cut short. The file is
+    read once: the check and the decoder see the same bytes."""
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise InputError(path, f"image cannot be read ({err.strerror or err})") from err
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), flag) if data else None
+    problem = jpeg_problem(data) if data and path.suffix.lower() in JPEG_SUFFIXES else None
+    # a JPEG whose image data began (a start-of-scan marker) and stops early is named so,
+    # whether the decoder gave up or filled in the rest
+    if problem and (image is not None or b"\xff\xda" in data):
+        raise InputError(path, problem)
     if image is None:
         raise InputError(path, "image does not decode (empty or corrupt)")
-    if path.suffix.lower() in JPEG_SUFFIXES:
-        problem = jpeg_problem(path.read_bytes())
-        if problem:
-            raise InputError(path, problem)
     return image
 
 
