@@ -1,13 +1,12 @@
 """Disk space reserved ahead of a file that grows by appends, as ``np.save`` reserves its
 whole file with ``fallocate`` before its one write.
 
-Writing into blocks that are already allocated skips the file system's allocation on every
-write: on this machine's ext4 that alone took a per-sample HDF5 write of 640x480 clips from
-0.71x to 0.94x the throughput of ``np.save`` (benchmarks/bench_pack_write.py, 2026-12-02).
-The space is reserved with ``FALLOC_FL_KEEP_SIZE`` (the file's size does not change, so HDF5
-sees the file it wrote), and what was not used is given back by :meth:`release`. Where the
-call does not exist (not Linux) or the file system refuses it, nothing is reserved and the
-writes work as before.
+Writing into blocks that are already allocated skips the file system's block allocation on
+every write, the largest single cost of a per-sample pack write after hashing (figures in
+CHANGELOG, from ``benchmarks/bench_pack_write.py``). The space is reserved with
+``FALLOC_FL_KEEP_SIZE`` (the file's size does not change, so HDF5 sees the file it wrote), and
+what was not used is given back by :func:`release_unused`. Where the call does not exist (not
+Linux) or the file system refuses it, nothing is reserved and the writes work as before.
 """
 
 from __future__ import annotations

@@ -15,16 +15,16 @@ Layout::
                             chunk, ragged ones in chunks of their first sample's length
     /hashes/<group>:<array>   (N,) digest of every sample's slice (dtype, shape and bytes) by
                             the root's ``array_hash`` algorithm (:mod:`emobench.array_hash`;
-                            sha256 when the attribute is absent); "" for a row that lacks
-                            the group
+                            sha256 in schema 2 packs, which lack the attribute); "" for a
+                            row that lacks the group
 
 The content digest covers everything the pack holds: the sample table, every array hash, the
 presence masks, every root attribute (``created_with`` too: which emobench wrote it) and every
 array's attributes (units, rates, layouts). ``verify`` re-hashes all of it.
 
 Writing runs at the speed of the disk's page cache: each sample's digest is computed on a
-second thread while its bytes go to HDF5 (both release the GIL), fixed-shape samples go in
-as whole chunks (``write_direct_chunk``), and disk space is reserved ahead of the writes
+second thread (the hash runs without the GIL) while its bytes go to HDF5, fixed-shape samples
+go in as whole chunks (``write_direct_chunk``), and disk space is reserved ahead of the writes
 (:mod:`emobench.file_space`).
 
 The file is written as ``<name>.partial`` and renamed into place only when complete, so a pack
@@ -73,7 +73,11 @@ from emobench.array_hash import array_digest, check_algorithm
 from emobench.errors import PackCorrupt, PackError
 from emobench.file_space import SpaceReserver, release_unused
 
-SCHEMA_VERSION = 2
+# 3: the root attribute ``array_hash`` names the per-sample digest algorithm (2026-12-02).
+# 2: per-sample sha256, no ``array_hash``; still read and verified. A schema bump makes an
+# older emobench refuse a new pack by name instead of calling its digests corrupt.
+SCHEMA_VERSION = 3
+READABLE_SCHEMAS = (2, 3)
 _STR = h5py.string_dtype("utf-8")
 
 
@@ -909,10 +913,11 @@ class Pack:
         try:
             with h5py.File(self.path, "r") as f:
                 self.attrs = {k: _attr(v) for k, v in f.attrs.items()}
-                if self.attrs.get("schema_version") != SCHEMA_VERSION:
+                if self.attrs.get("schema_version") not in READABLE_SCHEMAS:
                     raise PackError(
                         f"{self.path}: schema_version {self.attrs.get('schema_version')} is "
-                        f"not {SCHEMA_VERSION}; re-run `emobench prepare`"
+                        f"not one this emobench reads ({', '.join(map(str, READABLE_SCHEMAS))}); "
+                        "re-run `emobench prepare`"
                     )
                 self.samples = pd.DataFrame({k: _column(f["samples"][k]) for k in f["samples"]})
                 names = _dataset_names(f)
@@ -949,6 +954,8 @@ class Pack:
                 ) from err
         if "content_digest" not in self.attrs or "dataset" not in self.attrs:
             raise PackCorrupt(f"{self.path}: root attributes are missing; prepare it again")
+        if self.attrs["schema_version"] >= 3 and "array_hash" not in self.attrs:
+            raise PackCorrupt(f"{self.path}: the root attribute array_hash is missing")
         self.array_hash = check_algorithm(
             str(self.attrs.get("array_hash", LEGACY_ARRAY_HASH)), str(self.path)
         )

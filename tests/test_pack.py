@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from emobench.array_hash import array_digest
-from emobench.errors import PackError
+from emobench.errors import PackCorrupt, PackError
 from emobench.pack import Pack, PackWriter, _all_attrs, content_digest, partial_path
 
 
@@ -316,8 +316,9 @@ def test_a_pack_from_before_array_hash_holds_sha256_digests_and_still_verifies(t
     )
     before.close()
     assert hashes == {"face/frames": [array_digest(frames, "sha256")]}
-    with h5py.File(path, "r+") as f:  # what an old pack holds: no attribute, its own digest
+    with h5py.File(path, "r+") as f:  # what an old pack holds: schema 2, no attribute
         del f.attrs["array_hash"]
+        f.attrs["schema_version"] = 2
         f.attrs["content_digest"] = content_digest(table, hashes, present, _all_attrs(f))
     pack = Pack(path)
     assert pack.array_hash == "sha256"
@@ -334,4 +335,18 @@ def test_an_unknown_array_hash_is_refused_naming_the_pack(tmp_path):
     with h5py.File(tmp_path / "p.h5", "r+") as f:
         f.attrs["array_hash"] = "crc32"
     with pytest.raises(PackError, match=r"p\.h5: array hash 'crc32' is not one emobench knows"):
+        Pack(tmp_path / "p.h5")
+
+
+def test_a_schema_3_pack_without_its_array_hash_is_corrupt_and_unknown_schemas_refused(tmp_path):
+    _write(tmp_path / "p.h5")
+    with h5py.File(tmp_path / "p.h5", "r+") as f:
+        del f.attrs["array_hash"]
+    with pytest.raises(PackCorrupt, match=r"p\.h5: the root attribute array_hash is missing"):
+        Pack(tmp_path / "p.h5")
+    with h5py.File(tmp_path / "p.h5", "r+") as f:
+        f.attrs["schema_version"] = 4
+    with pytest.raises(
+        PackError, match=r"schema_version 4 is not one this emobench reads \(2, 3\)"
+    ):
         Pack(tmp_path / "p.h5")
