@@ -947,9 +947,10 @@ def compare(
         f"[{c.low:+.4f}, {c.high:+.4f}] ({c.n_resamples} paired resamples of "
         f"{c.n_samples} test samples)"
     )
+    undefined = f", {c.metric} undefined in {c.undefined}" if c.undefined else ""
     _plain(
         f"  {c.model_a} better in {c.wins} of {c.n_pairs} units, worse in {c.losses}, "
-        f"tied in {c.ties}"
+        f"tied in {c.ties}{undefined}"
     )
     verdict = "excludes 0" if c.excludes_zero else "includes 0: no clear difference"
     _plain(f"  the interval {verdict}")

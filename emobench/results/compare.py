@@ -47,6 +47,7 @@ class Comparison:
     wins: int  # units where a is better than b, in the metric's direction
     losses: int
     ties: int
+    undefined: int  # units where the metric is NaN for either run
     n_pairs: int  # (fold, seed) units
     n_samples: int  # tested samples the bootstrap resamples
 
@@ -137,6 +138,7 @@ def compare_runs(
         wins=diff.wins,
         losses=diff.losses,
         ties=diff.ties,
-        n_pairs=diff.wins + diff.losses + diff.ties,
+        undefined=diff.undefined,
+        n_pairs=diff.wins + diff.losses + diff.ties + diff.undefined,
         n_samples=diff.n_samples,
     )

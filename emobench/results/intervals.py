@@ -169,6 +169,7 @@ class PairedDifference:
     wins: int  # units where a is better, in the metric's direction
     losses: int
     ties: int
+    undefined: int  # units where the metric has no value for a run (NaN): neither better nor not
     n_samples: int
 
 
@@ -209,5 +210,6 @@ def paired_difference(
         wins=sum(d > 0 for d in better),
         losses=sum(d < 0 for d in better),
         ties=sum(d == 0 for d in better),
+        undefined=sum(bool(np.isnan(d)) for d in better),
         n_samples=len(a.keys),
     )

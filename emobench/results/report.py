@@ -273,8 +273,9 @@ def _comparison(protocol: Protocol, runs: list[Run]) -> str:
             f"{c.model_a} − {c.model_b} on {_title(c.metric)}: {c.difference:+.4f} "
             f"({c.mean_a:.4f} vs {c.mean_b:.4f}; {c.level * 100:g} % interval "
             f"[{c.low:+.4f}, {c.high:+.4f}]); {c.model_a} better in {c.wins}, worse in "
-            f"{c.losses}, tied in {c.ties} of {c.n_pairs} (fold, seed) pairs; "
-            f"{c.n_samples} test samples"
+            f"{c.losses}, tied in {c.ties}"
+            + (f", {_title(c.metric)} undefined in {c.undefined}" if c.undefined else "")
+            + f" of {c.n_pairs} (fold, seed) pairs; {c.n_samples} test samples"
         )
     return (
         f'<p class="comparison"><b>Paired comparison of the top two rows</b> '

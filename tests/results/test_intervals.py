@@ -133,6 +133,22 @@ def test_a_lower_is_better_metric_counts_wins_the_right_way():
     assert gap.difference < 0 and gap.wins == 3
 
 
+def test_a_unit_whose_metric_is_undefined_is_counted_as_such():
+    """Before: a (fold, seed) unit whose metric was NaN for both runs (a ranking metric on a
+    fold where no class varies) counted as no win, loss or tie, and the counts fell short of
+    the units without saying why."""
+    protocol = next(p for p in all_protocols() if p.task == "multilabel")
+    metric = next(m for m in protocol.metrics if m.startswith("roc_auc"))
+    frames = [_predictions(protocol, skill=s, seed=0) for s in (0.9, 0.2)]
+    label_columns = [c for c in frames[0].columns if c.startswith("target")]
+    for frame in frames:  # fold 1: no class varies, so no ranking metric is defined there
+        frame.loc[frame["fold"] == 1, label_columns] = 0
+    good, poor = (unit_predictions(protocol, f) for f in frames)
+    gap = paired_difference(good, poor, metric, n_resamples=10)
+    assert (gap.wins, gap.losses, gap.ties, gap.undefined) == (2, 0, 0, 1)
+    assert gap.difference > 0  # the mean over the units where it is defined
+
+
 def test_unpaired_samples_are_refused():
     protocol = load_protocol("p3")
     a = unit_predictions(protocol, _predictions(protocol))
