@@ -69,6 +69,7 @@ class _Shard:
     path: Path
     pack: Pack
     record: ShardRecord
+    hashes: dict[str, list[str]]  # every array's stored digests, read once
 
 
 def merge_packs(
@@ -106,7 +107,7 @@ def merge_packs(
         for done, position in enumerate(order, 1):
             shard, row = rows[position]
             arrays = _arrays(shard, row)
-            digests = {key: shard.pack.hash_of(key, row) for key in arrays}
+            digests = {key: shard.hashes[key][row] for key in arrays}
             writer.add({"id": shard.pack.samples["id"][row]}, arrays, digests=digests)
             if progress:
                 progress(done, len(order), str(shard.pack.samples["id"][row]))
@@ -128,7 +129,7 @@ def _open_shard(path: Path) -> _Shard:
             f"{path}: not a shard pack (it was prepared without --shard); pack merge takes the "
             "packs of one `emobench prepare --shard k/n` run"
         )
-    return _Shard(path, pack, record)
+    return _Shard(path, pack, record, pack.stored_hashes())
 
 
 def _differ(shards: list[_Shard], what: str, value: Callable[[_Shard], Any]) -> str | None:

@@ -91,13 +91,16 @@ CACHE_BYTES = 64 << 20
 
 
 class ArrayCache:
-    """Raw arrays by (key, row), up to ``budget`` bytes, shared by the datasets of one fold
-    (training, selection, test and robustness conditions read the same rows)."""
+    """Raw arrays by (key, row), up to ``budget`` bytes, and the (key, row) already checked
+    against their stored digest, shared by the datasets of one fold (training, selection, test
+    and robustness conditions read the same rows): an array is verified once per fold, kept
+    or not."""
 
     def __init__(self, budget: int = CACHE_BYTES):
         self.budget = budget
         self.arrays: dict[tuple[str, int], np.ndarray] = {}
         self.used = 0
+        self.verified: set[tuple[str, int]] = set()
 
     def get(self, key: str, pos: int) -> np.ndarray | None:
         return self.arrays.get((key, pos))
@@ -142,7 +145,6 @@ class PackDataset(Dataset):
         self.aux = aux_targets
         self.scalers = scalers or {}
         self.cache = cache if cache is not None else ArrayCache()
-        self._checked: set[tuple[str, int]] = set()
         self._present = {
             n: training_presence(pack, m.group) if training else pack.present(m.group)
             for n, m in self.modalities.items()
@@ -154,11 +156,11 @@ class PackDataset(Dataset):
         cached = self.cache.get(key, pos)
         if cached is not None:
             return cached
-        if (key, pos) in self._checked:
+        if (key, pos) in self.cache.verified:
             array = self.pack.get(key, pos)
         else:
             array = self.pack.get_verified(key, pos)
-            self._checked.add((key, pos))
+            self.cache.verified.add((key, pos))
         self.cache.keep(key, pos, array)
         return array
 

@@ -95,4 +95,6 @@ def test_the_datasets_of_a_fold_share_one_cache_and_its_budget(tmp_path):
     assert cache.used == 2 * one
     assert test._array("face/frames", 1) is cache.get("face/frames", 1)  # read once, shared
     assert (test[3]["face"] == 30).all() and len(cache.arrays) == 2  # over budget: not kept
+    assert ("face/frames", 3) in cache.verified  # but checked once for the whole fold
+    assert len(cache.verified) == 4
     assert PackDataset(pack, np.arange(1), ("face",), np.zeros(1)).cache is not cache

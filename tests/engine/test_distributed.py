@@ -30,15 +30,19 @@ PROBABILITY_TOLERANCE = 1e-4
 RANKS = 2
 
 
-def torchrun(args: list[str], tmp: Path, timeout: float = 120) -> subprocess.CompletedProcess:
-    """``torchrun --standalone --nproc-per-node RANKS ARGS``, each rank's output in its own
-    log; a failure shows every rank's error output."""
+def launch(args: list[str], timeout: float, **run) -> subprocess.CompletedProcess:
+    """``torchrun --standalone --nproc-per-node RANKS ARGS`` with one OpenMP thread a rank."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
-    command += ["--nproc-per-node", str(RANKS), "--log-dir", str(tmp / "logs"), "--redirects", "3"]
-    done = subprocess.run(
-        command + args, env=env, capture_output=True, text=True, timeout=timeout, cwd=tmp
-    )
+    command += ["--nproc-per-node", str(RANKS), *args]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout, **run)
+
+
+def torchrun(args: list[str], tmp: Path, timeout: float = 120) -> subprocess.CompletedProcess:
+    """:func:`launch` with each rank's output in its own log; a failure shows every rank's
+    error output."""
+    logs_args = ["--log-dir", str(tmp / "logs"), "--redirects", "3"]
+    done = launch(logs_args + args, timeout, cwd=tmp)
     logs = "".join(f"rank {r}: {rank_log(tmp, r, 'stderr')}\n" for r in range(RANKS))
     assert done.returncode == 0, logs + done.stderr
     return done
@@ -186,10 +190,7 @@ def test_a_rank_that_fails_leaves_after_the_exit_wait(tmp_path):
             """
         )
     )
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
-    command += ["--nproc-per-node", str(RANKS), str(script)]
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=90)
+    done = launch([str(script)], 90)
     assert done.returncode != 0
     assert "rank 1 failed" in done.stderr + done.stdout
 
