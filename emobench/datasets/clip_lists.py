@@ -16,6 +16,7 @@ absolute paths are a known pitfall of this field's code, and emobench never foll
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -275,7 +276,8 @@ def list_digest(root: Path, files: Iterable[Path], samples: Iterable[Sample]) ->
         h.update(path.read_bytes())
     for sample in samples:
         rel = sample.media["face_frames_dir"]
-        sizes = [p.stat().st_size for p in (root / rel).iterdir() if p.is_file()]
+        with os.scandir(root / rel) as entries:  # file types come with the listing
+            sizes = [e.stat().st_size for e in entries if e.is_file()]
         h.update(f"{rel}|{len(sizes)}|{sum(sizes)}\n".encode())
     return h.hexdigest()
 
