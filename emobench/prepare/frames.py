@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
 from emobench.datasets.coding_sheet import list_numbered_frames
@@ -49,7 +48,7 @@ from emobench.prepare.video import (
     ClipTooShort,
     check_declared,
     resize_square,
-    to_bgr,
+    to_rgb,
     to_square_rgb,
 )
 
@@ -122,10 +121,11 @@ def decode_sampled(
 
 
 def native_frames(clip: ClipFrames, decoded: dict[int, np.ndarray]) -> NativeFrames:
-    """The decoded frames of a clip as RGB at native resolution, for frame transforms."""
+    """The decoded frames of a clip as RGB at native resolution, for frame transforms (new
+    arrays: a transform may draw on them without touching the clip's decoded frames)."""
     positions = sorted(decoded)
     return NativeFrames(
-        [cv2.cvtColor(to_bgr(decoded[p]), cv2.COLOR_BGR2RGB) for p in positions],
+        [to_rgb(decoded[p], clip.order) for p in positions],
         tuple(positions),
         clip.fps,
         str(clip.name),
@@ -142,7 +142,7 @@ def _sampled(
 ) -> SampledClip:
     wanted, decoded, n = decode_sampled(clip, t, stride)
     if not transforms:
-        rgb = {pos: to_square_rgb(image, size) for pos, image in decoded.items()}
+        rgb = {pos: to_square_rgb(image, size, clip.order) for pos, image in decoded.items()}
         frames = np.stack([rgb[int(i)] for i in wanted])
         return SampledClip(frames, n, tuple(wanted.tolist()), t * stride)
     native = native_frames(clip, decoded)
@@ -167,7 +167,7 @@ def sample_video(
     """T frames uniformly over a video (or at ``stride``), resized to size×size, RGB uint8;
     ``transforms`` (step → settings of active frame transforms) are applied to the sampled
     frames at native resolution first. Frames are picked as :func:`decode_sampled` says."""
-    with ClipFrames(Path(path)) as clip:
+    with ClipFrames(Path(path), rgb=True) as clip:
         return _sampled(clip, t, size, stride, transforms, sample)
 
 
@@ -178,10 +178,12 @@ def sample_frame_folder(
     stride: int = 0,
     transforms: Mapping[str, Any] | None = None,
     sample: Sample | None = None,
+    min_side: int = 0,
 ) -> SampledClip:
     """T frames uniformly (or at ``stride``) over a folder of images in frame-number order
     (:func:`~emobench.datasets.coding_sheet.list_numbered_frames`), transformed as in
-    :func:`sample_video`."""
+    :func:`sample_video`. ``min_side`` > 0: JPEGs are decoded reduced while their short side
+    stays at least that (see :class:`~emobench.prepare.video.ClipFrames`)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise InputError(folder, "frame folder not found")
@@ -189,7 +191,7 @@ def sample_frame_folder(
     problem = listing.problem()
     if problem:
         raise InputError(folder, problem)
-    with ClipFrames([folder / name for name in listing.names]) as clip:
+    with ClipFrames([folder / name for name in listing.names], min_side, rgb=True) as clip:
         return _sampled(clip, t, size, stride, transforms, sample)
 
 
@@ -209,6 +211,19 @@ class FramesSettings(StepSettings):
         "(MAFW: --frames 32 --stride 2).",
         minimum=0,
     )
+    decode: str = option(
+        "full",
+        "full: frame images decoded whole, then area-resized; reduced: JPEGs decoded at 1/2, "
+        "1/4 or 1/8 scale by libjpeg while their short side stays at least 2 x --size, then "
+        "area-resized (faster on large frames; the pixels differ slightly). Videos are "
+        "decoded whole either way.",
+        choices=("full", "reduced"),
+    )
+
+    @property
+    def min_side(self) -> int:
+        """The short side a reduced JPEG decode must keep (0: decode whole)."""
+        return 2 * self.size if self.decode == "reduced" else 0
 
 
 def frames_attrs(settings: FramesSettings) -> dict[str, Any]:
@@ -252,7 +267,7 @@ class FramesStep(PrepareStep):
             clip = sample_video(path, s.frames, s.size, s.stride, used, sample)
         else:
             folder = root / sample.media["face_frames_dir"]
-            clip = sample_frame_folder(folder, s.frames, s.size, s.stride, used, sample)
+            clip = sample_frame_folder(folder, s.frames, s.size, s.stride, used, sample, s.min_side)
         arrays = {"face/frames": clip.frames}
         arrays.update({variant_key("face/frames", v): f for v, f in clip.variants.items()})
         return StepOutput(arrays, row=clip.row, padded=clip.padded)
@@ -261,6 +276,8 @@ class FramesStep(PrepareStep):
         parts: dict[str, Any] = {"frames": settings.frames, "size": settings.size}
         if settings.stride:
             parts["stride"] = settings.stride
+        if settings.decode != "full":
+            parts["decode"] = settings.decode
         return parts
 
     def dataset_defaults(self, adapter_cls: type) -> dict[str, Any]:

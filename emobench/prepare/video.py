@@ -28,17 +28,26 @@ from emobench.errors import InputError
 
 JPEG_SUFFIXES = (".jpg", ".jpeg")
 
-# decode flag per reduction factor (libjpeg scales a JPEG while decoding it)
+# the reduction part of the decode flag per factor (libjpeg scales a JPEG while decoding it);
+# combined with IMREAD_COLOR (BGR) or IMREAD_COLOR_RGB
 REDUCED_READS = {
-    2: cv2.IMREAD_REDUCED_COLOR_2,
-    4: cv2.IMREAD_REDUCED_COLOR_4,
-    8: cv2.IMREAD_REDUCED_COLOR_8,
+    2: cv2.IMREAD_REDUCED_GRAYSCALE_2,
+    4: cv2.IMREAD_REDUCED_GRAYSCALE_4,
+    8: cv2.IMREAD_REDUCED_GRAYSCALE_8,
 }
 
 
-def to_square_rgb(frame_bgr: np.ndarray, size: int) -> np.ndarray:
-    """A BGR (or grey) frame resized whole to ``size × size`` RGB uint8."""
-    return cv2.cvtColor(resize_square(to_bgr(frame_bgr), size), cv2.COLOR_BGR2RGB)
+def to_square_rgb(frame: np.ndarray, size: int, order: str = "BGR") -> np.ndarray:
+    """A BGR frame (RGB when ``order`` says so; or grey) resized whole to ``size × size`` RGB
+    uint8. The channels are swapped after resizing, where there are fewer pixels."""
+    square = resize_square(to_bgr(frame), size)
+    return square if order == "RGB" else cv2.cvtColor(square, cv2.COLOR_BGR2RGB)
+
+
+def to_rgb(frame: np.ndarray, order: str = "BGR") -> np.ndarray:
+    """A BGR frame (RGB when ``order`` says so; or grey) as a new RGB array."""
+    frame = to_bgr(frame)
+    return frame.copy() if order == "RGB" else cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
 
 
 def to_bgr(frame: np.ndarray) -> np.ndarray:
@@ -50,6 +59,8 @@ def resize_square(frame: np.ndarray, size: int) -> np.ndarray:
     """A frame resized whole to ``size × size`` (area averaging when shrinking), channel
     order kept."""
     h, w = frame.shape[:2]
+    if h == w == size:  # what cv2.resize does at the same size, without its set-up
+        return frame.copy()
     interp = cv2.INTER_AREA if min(h, w) >= size else cv2.INTER_LINEAR
     return cv2.resize(frame, (size, size), interpolation=interp)
 
@@ -64,6 +75,8 @@ def jpeg_problem(data: bytes) -> str | None:
     decoder."""
     if not data.startswith(b"\xff\xd8"):
         return None
+    if data.endswith(b"\xff\xd9"):  # the common case, decided without a search
+        return None
     scan = data.rfind(b"\xff\xda")
     if data.find(b"\xff\xd9", max(scan, 2)) < 0:
         return "JPEG is cut short (no end-of-image marker after its image data)"
@@ -71,9 +84,10 @@ def jpeg_problem(data: bytes) -> str | None:
 
 
 def read_image(path: Path, flag: int = cv2.IMREAD_COLOR) -> np.ndarray:
-    """One image file as BGR. Raises InputError naming the file when it does not decode, or
-    decodes only because libjpeg filled in what is missing of a JPEG cut short. The file is
-    read once: the check and the decoder see the same bytes."""
+    """One image file as ``flag`` decodes it (BGR by default). Raises InputError naming the
+    file when it does not decode, or decodes only because libjpeg filled in what is missing
+    of a JPEG cut short. The file is read once: the check and the decoder see the same
+    bytes."""
     try:
         data = path.read_bytes()
     except OSError as err:
@@ -123,9 +137,15 @@ class ClipFrames:
     ``IMREAD_REDUCED_COLOR_*``, far faster than a full decode) when the short side stays at
     least ``min_side``; the first frame's full decode decides the factor for the whole clip.
     Videos are always decoded whole.
+
+    ``rgb``: image files decode straight to RGB (libjpeg writes the channels in that order, so
+    no conversion pass follows; the pixels equal a BGR decode's, swapped). Video frames stay
+    BGR as the capture gives them. :attr:`order` says which order :meth:`read` returns.
     """
 
-    def __init__(self, frames: Sequence[Path] | Path | str, min_side: int = 0):
+    def __init__(
+        self, frames: Sequence[Path] | Path | str, min_side: int = 0, *, rgb: bool = False
+    ):
         if isinstance(frames, str | Path):
             self.video: Path | None = Path(frames)
             self.paths: list[Path] = []
@@ -138,6 +158,8 @@ class ClipFrames:
                 raise InputError("(no frames)", "the clip's frame list is empty")
         self._decoded: dict[int, np.ndarray] = {}
         self.min_side = min_side
+        self.order = "RGB" if rgb and self.video is None else "BGR"
+        self._color = cv2.IMREAD_COLOR_RGB if self.order == "RGB" else cv2.IMREAD_COLOR
         self.reduction: int | None = None  # 1, 2, 4 or 8, once the first frame is decoded
         self._cap: cv2.VideoCapture | None = None
         self._next = 0  # position the open capture grabs next
@@ -187,7 +209,8 @@ class ClipFrames:
         return int(self._declared or 0)
 
     def read(self, positions: Iterable[int]) -> dict[int, np.ndarray]:
-        """BGR frames at the given 0-based positions. Raises InputError naming the file."""
+        """Frames at the given 0-based positions, in channel :attr:`order`. Raises InputError
+        naming the file."""
         wanted = sorted(set(int(p) for p in positions))
         missing = [p for p in wanted if p not in self._decoded]
         if missing and self.video is not None:
@@ -244,10 +267,10 @@ class ClipFrames:
     # ---- image files ---------------------------------------------------------------------
     def _read_image(self, path: Path) -> np.ndarray:
         if self.reduction is None:
-            image = read_image(path, cv2.IMREAD_COLOR)
+            image = read_image(path, self._color)
             short = min(image.shape[:2])
             fits = [k for k in REDUCED_READS if self.min_side > 0 and short // k >= self.min_side]
             self.reduction = max(fits, default=1)
             if self.reduction == 1:
                 return image
-        return read_image(path, REDUCED_READS.get(self.reduction, cv2.IMREAD_COLOR))
+        return read_image(path, self._color | REDUCED_READS.get(self.reduction, 0))

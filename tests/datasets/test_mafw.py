@@ -130,7 +130,7 @@ def test_32_frames_at_stride_2(mafw_raw, tmp_path) -> None:
     )
     pack = Pack(report.pack)
     assert pack.file()["face/frames"].shape[1:] == (32, 112, 112, 3)
-    assert pack.steps["frames"] == {"frames": 32, "size": 112, "stride": 2}
+    assert pack.steps["frames"] == {"frames": 32, "size": 112, "stride": 2, "decode": "full"}
     assert pack.attrs["variant"] == "frames=32,size=112,stride=2"
     assert pack.array_attrs("face/frames")["stride"] == 2
     n_frames = pack.samples["n_frames"]

@@ -102,7 +102,7 @@ def test_dataset_defaults_then_options() -> None:
 def test_the_pack_records_each_step_that_ran_with_its_settings(emer_pack, masked_pack) -> None:
     emer = Pack(emer_pack)
     assert set(emer.steps) == {"frames", "eyes"}
-    assert emer.steps["frames"] == {"frames": 8, "size": 112, "stride": 0}
+    assert emer.steps["frames"] == {"frames": 8, "size": 112, "stride": 0, "decode": "full"}
     assert emer.steps["eyes"]["rate_hz"] == 60.0 and emer.steps["eyes"]["windows"] == 32
     assert bool(emer.attrs["miniature"])
     assert emer.array_attrs("eye/windows")["windows"] == 32
@@ -112,6 +112,28 @@ def test_the_pack_records_each_step_that_ran_with_its_settings(emer_pack, masked
     assert masked.steps["faces"] == FacesSettings().as_dict()
     assert "face/frames" not in masked.keys
     assert masked.attrs["variant"] == "frames=8,size=112,apex=annotated"
+
+
+def test_a_reduced_decode_is_recorded_and_changes_only_frames_large_enough(
+    dfew_raw, tmp_path
+) -> None:
+    """The miniature's frames are 112 px: at --size 16 a half-scale decode keeps 56 >= 32 px
+    and is used; at --size 112 no reduced decode keeps 224 px, so the frames are decoded
+    whole and equal a full decode's."""
+    packs = {}
+    for decode, size in (("full", 16), ("reduced", 16), ("full", 112), ("reduced", 112)):
+        out = tmp_path / f"{decode}-{size}.h5"
+        options = {"decode": decode, "size": size, "frames": 4}
+        prepare_dataset("dfew", dfew_raw, out, options=options)
+        packs[decode, size] = Pack(out)
+    reduced = packs["reduced", 16]
+    assert reduced.steps["frames"]["decode"] == "reduced"
+    assert reduced.attrs["variant"] == "frames=4,size=16,decode=reduced"
+    assert packs["full", 16].attrs["variant"] == "frames=4,size=16"
+    small = [(packs[d, 16].get("face/frames", 0)) for d in ("full", "reduced")]
+    assert not np.array_equal(*small) and cv2.PSNR(*small) > 30
+    large = [(packs[d, 112].get("face/frames", 0)) for d in ("full", "reduced")]
+    assert np.array_equal(*large)
 
 
 def test_report_lists_options_no_step_that_ran_reads(emer_raw, tmp_path) -> None:

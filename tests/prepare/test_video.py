@@ -11,6 +11,7 @@ from emobench.prepare.frames import (
     strided_indices,
     uniform_indices,
 )
+from emobench.prepare.video import ClipFrames, resize_square, to_square_rgb
 
 
 def _write_video(path, n_frames, size=64):
@@ -105,3 +106,53 @@ def test_frame_folder_and_video_at_a_stride(tmp_path):
     _write_video(tmp_path / "clip.mp4", 24)
     video = sample_video(tmp_path / "clip.mp4", t=4, size=16, stride=2)
     assert video.indices == (8, 10, 12, 14) and not video.padded
+
+
+def _textured(height, width, seed=0):
+    """A smooth colour image with detail at every scale, so that decodes and resamplings
+    that differ show it."""
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 256, (height // 8, width // 8, 3), dtype=np.uint8)
+    return cv2.GaussianBlur(cv2.resize(small, (width, height)), (5, 5), 0)
+
+
+def test_an_rgb_clip_decodes_the_bgr_pixels_with_channels_swapped(tmp_path):
+    paths = []
+    for i in range(3):
+        paths.append(tmp_path / f"{i}.jpg")
+        cv2.imwrite(str(paths[-1]), _textured(48, 64, seed=i))
+    bgr = ClipFrames(paths).read([0, 2])
+    rgb_clip = ClipFrames(paths, rgb=True)
+    rgb = rgb_clip.read([0, 2])
+    assert rgb_clip.order == "RGB"
+    for pos in (0, 2):
+        assert np.array_equal(rgb[pos], bgr[pos][:, :, ::-1])
+    _write_video(tmp_path / "clip.mp4", 4)
+    with ClipFrames(tmp_path / "clip.mp4", rgb=True) as video:  # a capture gives BGR
+        assert video.order == "BGR"
+        assert video.read([1])[1][:, :, 2].mean() > 5  # red is channel 2: still BGR
+
+
+def test_a_frame_already_at_its_size_is_copied_as_cv2_resize_would(tmp_path):
+    frame = _textured(32, 32)
+    square = resize_square(frame, 32)
+    assert square is not frame and np.array_equal(
+        square, cv2.resize(frame, (32, 32), interpolation=cv2.INTER_AREA)
+    )
+    rgb = to_square_rgb(frame, 32)  # BGR in: channels swapped; RGB in: kept
+    assert np.array_equal(rgb, frame[:, :, ::-1])
+    assert np.array_equal(to_square_rgb(frame, 32, "RGB"), frame)
+
+
+def test_a_reduced_decode_keeps_twice_the_size_and_stays_close_to_a_full_one(tmp_path):
+    for i in range(1, 5):
+        cv2.imwrite(str(tmp_path / f"{i}.jpg"), _textured(240, 320, seed=i))
+    full = sample_frame_folder(tmp_path, t=4, size=32)
+    clip = ClipFrames(sorted(tmp_path.glob("*.jpg")), min_side=2 * 32)
+    clip.read([0])
+    assert clip.reduction == 2  # 240 // 4 = 60 < 64: a quarter would keep too little
+    reduced = sample_frame_folder(tmp_path, t=4, size=32, min_side=64)
+    assert reduced.frames.shape == full.frames.shape
+    assert not np.array_equal(reduced.frames, full.frames)  # a different decode ...
+    pairs = zip(reduced.frames, full.frames, strict=True)
+    assert min(cv2.PSNR(a, b) for a, b in pairs) > 40  # ... but close
