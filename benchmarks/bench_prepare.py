@@ -80,6 +80,11 @@ def upscaled(raw: Path, out: Path, width: int = 640, height: int = 480) -> Path:
     return out
 
 
+def pack_path(work: Path, name: str, processes: int, decode: str) -> Path:
+    """Where ``measure`` writes the pack of one line (``reduced_vs_full`` reads two)."""
+    return work / f"{name}-{processes}-{decode}.h5"
+
+
 def measure(
     name: str, raw: Path, work: Path, workers: int, repeats: int, decodes: tuple[str, ...]
 ) -> list[Row]:
@@ -98,7 +103,7 @@ def measure(
             if pool is not None:
                 pool.shutdown()
         for decode in decodes:
-            pack = work / f"{name}-{w}-{decode}.h5"
+            pack = pack_path(work, name, w, decode)
             options = {"frames": FRAMES, "decode": decode}
             t_prepare = best_of(
                 repeats,
@@ -122,7 +127,7 @@ def measure(
 def reduced_vs_full(work: Path, name: str) -> str:
     """How far ``--decode reduced`` frames are from ``--decode full`` ones: mean PSNR over
     the clips and the largest difference of one pixel value."""
-    full, reduced = (Pack(work / f"{name}-1-{d}.h5") for d in ("full", "reduced"))
+    full, reduced = (Pack(pack_path(work, name, 1, d)) for d in ("full", "reduced"))
     psnr, largest = [], 0
     for i in range(len(full)):
         a, b = full.get("face/frames", i), reduced.get("face/frames", i)

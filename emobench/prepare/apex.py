@@ -65,7 +65,7 @@ from emobench.prepare.step import (
     option,
     register_step,
 )
-from emobench.prepare.video import ClipFrames, to_square_rgb
+from emobench.prepare.video import ClipFrames, reduced_decode_side, to_square_rgb
 from emobench.registry import Registry
 
 MOTION_SIDE = 96  # side of the grey face region the motion is measured on
@@ -371,7 +371,7 @@ def prepare_apex_sample(
     an apex outside onset..offset, onset after offset, fewer frames on disk than the offset).
     """
     find = get_apex_strategy(strategy)
-    min_side = 2 * max(size, MOTION_SIDE)  # reduced decodes above this lose nothing kept
+    min_side = reduced_decode_side(max(size, MOTION_SIDE))
     query = ApexQuery.checked(frames, onset, apex, offset, first_frame, min_side, faces)
     with query.clip:
         result = find(query)

@@ -47,6 +47,7 @@ from emobench.prepare.video import (
     ClipFrames,
     ClipTooShort,
     check_declared,
+    reduced_decode_side,
     resize_square,
     to_rgb,
     to_square_rgb,
@@ -223,7 +224,7 @@ class FramesSettings(StepSettings):
     @property
     def min_side(self) -> int:
         """The short side a reduced JPEG decode must keep (0: decode whole)."""
-        return 2 * self.size if self.decode == "reduced" else 0
+        return reduced_decode_side(self.size) if self.decode == "reduced" else 0
 
 
 def frames_attrs(settings: FramesSettings) -> dict[str, Any]:

@@ -55,6 +55,13 @@ def to_bgr(frame: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR) if frame.ndim == 2 else frame
 
 
+def reduced_decode_side(kept: int) -> int:
+    """The short side a reduced JPEG decode must keep for frames later resized to ``kept``
+    pixels: twice that, so the area resize that follows still averages at least 2x2 decoded
+    pixels into each kept one (the rule of the apex step and of ``--decode reduced``)."""
+    return 2 * kept
+
+
 def resize_square(frame: np.ndarray, size: int) -> np.ndarray:
     """A frame resized whole to ``size × size`` (area averaging when shrinking), channel
     order kept."""

@@ -130,9 +130,9 @@ def test_a_reduced_decode_is_recorded_and_changes_only_frames_large_enough(
     assert reduced.steps["frames"]["decode"] == "reduced"
     assert reduced.attrs["variant"] == "frames=4,size=16,decode=reduced"
     assert packs["full", 16].attrs["variant"] == "frames=4,size=16"
-    small = [(packs[d, 16].get("face/frames", 0)) for d in ("full", "reduced")]
+    small = [packs[d, 16].get("face/frames", 0) for d in ("full", "reduced")]
     assert not np.array_equal(*small) and cv2.PSNR(*small) > 30
-    large = [(packs[d, 112].get("face/frames", 0)) for d in ("full", "reduced")]
+    large = [packs[d, 112].get("face/frames", 0) for d in ("full", "reduced")]
     assert np.array_equal(*large)
 
 
