@@ -104,6 +104,7 @@ class ProcessLandmarker:
         self._model_key = key
         self._lock = threading.Lock()
         self._landmarker: Any = None
+        self._inherited: list[Any] = []  # landmarkers of the process this one was forked from
         self._key: tuple[int, Any] | None = None
         self._hooked = False
 
@@ -113,6 +114,8 @@ class ProcessLandmarker:
             if self._landmarker is None or self._key != key:
                 if self._landmarker is not None and self._key and self._key[0] == key[0]:
                     self._landmarker.close()
+                elif self._landmarker is not None:  # a forked child's copy: kept (see close)
+                    self._inherited.append(self._landmarker)
                 with quiet_native_logs():
                     self._landmarker = self._create()
                 self._key = key
@@ -123,9 +126,13 @@ class ProcessLandmarker:
                 return self._landmarker.detect(image)
 
     def close(self) -> None:
+        """Close this process's landmarker. One a forked child inherited is left alone, not
+        even released: releasing it closes it (MediaPipe's ``__del__``), which waits for graph
+        threads the fork did not copy, for ever (the child's exit hooks call this)."""
         with self._lock:
-            if self._landmarker is not None and self._key and self._key[0] == os.getpid():
-                self._landmarker.close()
+            if self._landmarker is None or not self._key or self._key[0] != os.getpid():
+                return  # none, or the parent's (kept in the child until it exits)
+            self._landmarker.close()
             self._landmarker = None
             self._key = None
 
