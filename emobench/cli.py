@@ -82,9 +82,12 @@ class ProgressLines:
 
 
 @contextmanager
-def progress_bar(description: str):
+def progress_bar(description: str, *, refresh_thread: bool = True):
     """A progress callback ``update(done, total, item)``: a live bar on a terminal,
-    :class:`ProgressLines` otherwise."""
+    :class:`ProgressLines` otherwise. ``refresh_thread=False``: the bar is redrawn by the
+    updates themselves (at most ten times a second) instead of by rich's refresh thread, for
+    work that forks worker processes, which a running thread would make spawned instead
+    (:mod:`emobench.prepare.workers`)."""
     if not console.is_terminal:
         yield ProgressLines(description)
         return
@@ -95,11 +98,17 @@ def progress_bar(description: str):
         TextColumn("{task.fields[item]}"),
         TimeElapsedColumn(),
         console=console,
+        auto_refresh=refresh_thread,
     ) as bar:
         task = bar.add_task(description, total=None, item="")
+        drawn = [0.0]
 
         def update(done: int, total: int, item: str = "") -> None:
             bar.update(task, completed=done, total=total, item=str(item))
+            now = time.perf_counter()
+            if not refresh_thread and (now - drawn[0] >= 0.1 or done >= total):
+                bar.refresh()
+                drawn[0] = now
 
         yield update
 
@@ -221,7 +230,7 @@ def prepare(
             _say_miniature("--src", dataset)
             with progress_bar("synthesising miniature") as update:
                 src = api.miniature_raw_for(dataset, update)
-        with progress_bar(f"prepare {dataset}") as update:
+        with progress_bar(f"prepare {dataset}", refresh_thread=workers == 1) as update:
             report = api.prepare(
                 dataset,
                 src,

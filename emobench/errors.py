@@ -29,3 +29,8 @@ class PackError(EmobenchError):
 class PackCorrupt(PackError):
     """A pack exists but its content does not match what it records (damaged bytes, changed
     attributes, an unreadable structure): ``verify`` reports it as a failed check (exit 1)."""
+
+
+class Interrupted(EmobenchError):
+    """Work stopped before its end for a reason outside the data (a worker process died);
+    what was finished is kept for a rerun to resume (a pack writer suspends, as on Ctrl-C)."""

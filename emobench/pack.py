@@ -70,7 +70,7 @@ from emobench import __version__
 from emobench.array_hash import DEFAULT as DEFAULT_ARRAY_HASH
 from emobench.array_hash import LEGACY as LEGACY_ARRAY_HASH
 from emobench.array_hash import array_digest, check_algorithm
-from emobench.errors import PackCorrupt, PackError
+from emobench.errors import Interrupted, PackCorrupt, PackError
 from emobench.file_space import SpaceReserver, release_unused
 
 # 3: the root attribute ``array_hash`` names the per-sample digest algorithm (2026-12-02).
@@ -314,7 +314,8 @@ class PackWriter:
     ``ragged`` names the array keys whose first axis varies per sample (e.g. ``eye/series``).
     A row may lack a whole group (its ``present`` mask says so); within a group, a row holds
     all of the group's arrays or none. Use as a context manager: leaving the block with an
-    exception deletes the partial file and releases the lock (Ctrl-C keeps a resumable one).
+    exception deletes the partial file and releases the lock (Ctrl-C, or an
+    :class:`~emobench.errors.Interrupted`, keeps a resumable one).
 
     ``resume_identity`` makes the writer resumable (module docstring): the facts besides the
     writer's own settings that must match for an unfinished partial file to be reused (the
@@ -575,7 +576,7 @@ class PackWriter:
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is None:
             return
-        if issubclass(exc_type, KeyboardInterrupt) and self._journal is not None:
+        if issubclass(exc_type, KeyboardInterrupt | Interrupted) and self._journal is not None:
             self.suspend()
         else:
             self.abort()

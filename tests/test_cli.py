@@ -197,6 +197,29 @@ def test_progress_in_a_log_is_one_line_per_tenth(capsys, monkeypatch):
     assert lines[-1] == "prepare masked: 288/288 · sub288 (1:12)"  # 287 × 0.25 s = 71.75 s
 
 
+def test_the_bar_of_a_prepare_with_workers_runs_no_thread(monkeypatch):
+    """On a terminal rich redraws its bar from a thread of its own; a prepare whose workers
+    should fork asks for a bar redrawn by its updates instead (a running thread makes them
+    spawned). The default bar keeps its thread."""
+    import io
+    import threading
+
+    from rich.console import Console
+
+    from emobench import cli
+
+    terminal = io.StringIO()
+    monkeypatch.setattr(cli, "console", Console(file=terminal, force_terminal=True, width=80))
+    before = threading.active_count()
+    with cli.progress_bar("prepare dfew", refresh_thread=False) as update:
+        assert threading.active_count() == before
+        for done in range(1, 4):
+            update(done, 3, f"clip{done}")
+    assert "clip3" in terminal.getvalue() and "3/3" in terminal.getvalue()
+    with cli.progress_bar("evaluate"):
+        assert threading.active_count() == before + 1
+
+
 def test_evaluate_prints_the_probes(masked_pack, tmp_path):
     args = ["evaluate", "--protocol", "masked-apex-5fold", "--model", "apex-single"]
     result = run(

@@ -14,9 +14,9 @@ safe here as it is for torch's own DataLoader workers: each worker sets one torc
 before any work, so no OpenMP parallel region runs in it, and it reopens the pack (HDF5
 handles are per process, see :meth:`emobench.pack.Pack.file`). Where another thread runs
 (MediaPipe's pool after a miniature was drawn in this process, pytest-xdist's), a fork could
-copy a lock that thread holds, so the workers are spawned. Prepare's ``--workers`` stay
-spawned: OpenCV's native thread pool, which ``threading`` cannot see, can deadlock a forked
-child that decodes or resizes.
+copy a lock that thread holds, so the workers are spawned. Prepare's ``--workers`` decide
+for themselves, counting native threads too (:mod:`emobench.prepare.workers`): OpenCV's own
+thread pool, which ``threading`` cannot see, hangs a child forked while it runs.
 """
 
 from __future__ import annotations

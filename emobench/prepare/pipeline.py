@@ -32,19 +32,17 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import json
-import multiprocessing
-from collections.abc import Callable, Mapping
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Iterable, Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
 from emobench.datasets.registry import MINIATURE_MARKER, get_adapter
 from emobench.datasets.sample import Sample, Skip
-from emobench.errors import EmobenchError, InputError
+from emobench.errors import EmobenchError, InputError, Interrupted
 from emobench.pack import PackWriter, ShardRecord, array_digest, check_writable, ids_digest
 from emobench.prepare.shards import ShardSpec
 from emobench.prepare.step import (
@@ -55,6 +53,7 @@ from emobench.prepare.step import (
     option_key,
     ordered_steps,
 )
+from emobench.prepare.workers import SampleWorkers, WorkerDied
 
 COMPRESSIONS = (None, "lzf", "gzip")  # HDF5 filters every h5py build has
 
@@ -217,11 +216,6 @@ def prepare_sample(root: Path, sample: Sample, plan: Plan) -> tuple[dict, bool, 
     return arrays, padded, row
 
 
-def _worker_init() -> None:
-    # One OpenCV thread per worker process: the workers already fill the cores.
-    cv2.setNumThreads(1)
-
-
 def _prepare_job(job: tuple) -> tuple:
     """Worker side of prepare: one sample's arrays (with their digests by the algorithm
     ``hashed`` names, when it names one, so that worker processes, not the writing one, hash
@@ -338,71 +332,53 @@ def prepare_dataset(
         mine = part.select(samples)
         record = ShardRecord(part.index, part.count, tuple(s.id for s in samples), len(skips))
         samples, plans = [samples[i] for i in mine], [plans[i] for i in mine]
-    writer = PackWriter(
-        out,
-        dataset=dataset,
-        variant=",".join(f"{k}={v}" for k, v in variant.items()),
-        source_digest=adapter.source_digest(release),
-        steps=recorded_settings,
-        ragged=[a.key for s in ran for a in s.arrays if a.ragged],
-        compression=compression,
-        miniature=miniature,
-        resume_identity={"samples": _samples_digest(samples)},
-        shard=record,
-        allow_empty=part is not None,
-    )
-    padded = prepared = 0
-    for note in writer.resumed:  # the samples an interrupted earlier run finished
-        if note.get("skip"):
-            skips.append(Skip(**note["skip"]))
-        else:
-            padded += note["padded"]
-            prepared += 1
-    start = len(writer.resumed)
-    if notice and start:
-        dropped = writer.resume_dropped
-        notice(
-            f"resuming: {start} of {len(samples)} samples already prepared (re-hashed and "
-            f"verified in {writer.tmp})"
-            + (f"; {dropped} more did not re-hash and are prepared again" if dropped else "")
+    # Workers start before the pack is opened: a forked worker then holds no copy of its file.
+    parallel = workers > 1 and len(samples) > 1
+    with SampleWorkers(_prepare_job, workers) if parallel else nullcontext() as pool:
+        writer = PackWriter(
+            out,
+            dataset=dataset,
+            variant=",".join(f"{k}={v}" for k, v in variant.items()),
+            source_digest=adapter.source_digest(release),
+            steps=recorded_settings,
+            ragged=[a.key for s in ran for a in s.arrays if a.ragged],
+            compression=compression,
+            miniature=miniature,
+            resume_identity={"samples": _samples_digest(samples)},
+            shard=record,
+            allow_empty=part is not None,
         )
-    elif notice and writer.resume_message:
-        notice(writer.resume_message)
-    if strict and skips:
-        writer.suspend()
-        raise StrictModeError(skips)
-    pool = (
-        ProcessPoolExecutor(
-            workers, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_init
+        padded = prepared = 0
+        for note in writer.resumed:  # the samples an interrupted earlier run finished
+            if note.get("skip"):
+                skips.append(Skip(**note["skip"]))
+            else:
+                padded += note["padded"]
+                prepared += 1
+        start = len(writer.resumed)
+        if notice and start:
+            dropped = writer.resume_dropped
+            notice(
+                f"resuming: {start} of {len(samples)} samples already prepared (re-hashed and "
+                f"verified in {writer.tmp})"
+                + (f"; {dropped} more did not re-hash and are prepared again" if dropped else "")
+            )
+        elif notice and writer.resume_message:
+            notice(writer.resume_message)
+        if strict and skips:
+            writer.suspend()
+            raise StrictModeError(skips)
+        jobs = _jobs(
+            root, samples[start:], plans[start:], hashed=writer.array_hash if pool else None
         )
-        if workers > 1 and len(samples) - start > 1
-        else None
-    )
-    jobs = _jobs(root, samples[start:], plans[start:], hashed=writer.array_hash if pool else None)
-    results = pool.map(_prepare_job, jobs, chunksize=4) if pool else map(_prepare_job, jobs)
-    try:
+        results = pool.results(jobs) if pool else map(_prepare_job, jobs)
         with writer:
             if progress and start:
                 progress(start, len(samples), "resumed")
-            for i, (sample, plan, (done, failure)) in enumerate(
-                zip(samples[start:], plans[start:], results, strict=True), start
-            ):
-                if not plan:
-                    failure = (str(root), f"no prepare step reads its media {sorted(sample.media)}")
-                if failure is not None:
-                    skip = Skip(sample.id, _relative(failure[0], root), failure[1])
-                    skips.append(skip)
-                    if strict:
-                        raise StrictModeError(skips)
-                    writer.record({"skip": skip.as_dict()})
-                else:
-                    arrays, was_padded, extra, digests = done
-                    row = {**_row(sample), **extra}
-                    writer.add(row, arrays, note={"padded": was_padded}, digests=digests)
-                    padded += was_padded
-                    prepared += 1
-                if progress:
-                    progress(i + 1, len(samples), sample.id)
+            done = _write_samples(
+                writer, root, samples, plans, start, results, skips, strict, progress
+            )
+            prepared, padded = prepared + done[0], padded + done[1]
             written = set(writer.array_keys)  # every array key a sample wrote
             for step in ran:
                 for spec in step.arrays:
@@ -420,9 +396,6 @@ def prepare_dataset(
                 },
             )
             digest = writer.finish([s.as_dict() for s in skips])
-    finally:
-        if pool is not None:
-            pool.shutdown(cancel_futures=True)
     return PrepareReport(
         out,
         digest,
@@ -439,6 +412,49 @@ def prepare_dataset(
         shard=part,
         release_size=len(release),
     )
+
+
+def _write_samples(
+    writer: PackWriter,
+    root: Path,
+    samples: list[Sample],
+    plans: list[Plan],
+    start: int,
+    results: Iterable[tuple],
+    skips: list[Skip],
+    strict: bool,
+    progress: Callable[[int, int, str], None] | None,
+) -> tuple[int, int]:
+    """Write the result of every sample from ``start`` on, in order, or record its skip (added
+    to ``skips``); returns how many samples were written and how many of them padded."""
+    prepared = padded = 0
+    results = iter(results)
+    for i, (sample, plan) in enumerate(zip(samples[start:], plans[start:], strict=True), start):
+        try:
+            done, failure = next(results)
+        except WorkerDied as err:
+            raise Interrupted(
+                f"{err} while preparing sample {samples[start + err.index].id}; the samples "
+                f"finished before {sample.id} are kept in {writer.tmp}: run the same command "
+                "again to resume"
+            ) from err
+        if not plan:
+            failure = (str(root), f"no prepare step reads its media {sorted(sample.media)}")
+        if failure is not None:
+            skip = Skip(sample.id, _relative(failure[0], root), failure[1])
+            skips.append(skip)
+            if strict:
+                raise StrictModeError(skips)
+            writer.record({"skip": skip.as_dict()})
+        else:
+            arrays, was_padded, extra, digests = done
+            row = {**_row(sample), **extra}
+            writer.add(row, arrays, note={"padded": was_padded}, digests=digests)
+            padded += was_padded
+            prepared += 1
+        if progress:
+            progress(i + 1, len(samples), sample.id)
+    return prepared, padded
 
 
 def _samples_digest(samples: list[Sample]) -> str:
