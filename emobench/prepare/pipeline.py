@@ -434,9 +434,8 @@ def _write_samples(
             done, failure = next(results)
         except WorkerDied as err:
             raise Interrupted(
-                f"{err} while preparing sample {samples[start + err.index].id}; the samples "
-                f"finished before {sample.id} are kept in {writer.tmp}: run the same command "
-                "again to resume"
+                f"{err} while preparing sample {sample.id}; the samples before it are kept in "
+                f"{writer.tmp}: run the same command again to resume"
             ) from err
         if not plan:
             failure = (str(root), f"no prepare step reads its media {sorted(sample.media)}")

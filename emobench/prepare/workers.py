@@ -110,14 +110,26 @@ class WorkerDied(Interrupted):
 
 
 def _serve(
-    connection: Connection, run: Callable[[Any], Result], shared: mmap.mmap | None, slot: int
+    connection: Connection,
+    run: Callable[[Any], Result],
+    shared: mmap.mmap | None,
+    slot: int,
+    inherited: tuple[Connection, ...] = (),
 ) -> None:
-    """A worker's life: ``(job, slot)`` in, its result out, in order, until ``None``."""
+    """A worker's life: ``(job, slot)`` in, its result out, in order, until ``None``, or until
+    the writing process is gone (killed too): a forked worker first closes the writing
+    process's ends of the pipes it ``inherited`` — its own among them — or it would hold
+    them open and never see that end. Ctrl-C reaches the whole process group: the writing
+    process handles it (it keeps the pack for a rerun and stops the workers), so a worker
+    ignores it rather than die mid-job."""
+    for end in inherited:
+        end.close()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     cv2.setNumThreads(1)  # the workers already fill the cores
     while True:
         try:
             message = connection.recv()
-        except EOFError:  # the writing process is gone
+        except (EOFError, OSError):  # the writing process is gone
             return
         if message is None:
             return
@@ -126,7 +138,10 @@ def _serve(
             result = _into_slot(run(job), shared, index, slot)
         except Exception as err:
             result = _Raised(err)
-        connection.send(result)
+        try:
+            connection.send(result)
+        except OSError:  # the writing process is gone
+            return
 
 
 def _into_slot(result: Result, shared: mmap.mmap | None, index: int, slot_bytes: int) -> Result:
@@ -176,6 +191,9 @@ class SampleWorkers:
         self._processes: list[multiprocessing.process.BaseProcess] = []
         opencv_threads = cv2.getNumThreads()
         cv2.setNumThreads(1)  # stops OpenCV's pool: a fork must not copy its threads' locks
+        # workers are born ignoring Ctrl-C (see _serve), not only once they get that far
+        main_thread = threading.current_thread() is threading.main_thread()
+        ctrl_c = signal.signal(signal.SIGINT, signal.SIG_IGN) if main_thread else None
         try:
             self.method = method or ("fork" if fork_is_safe() else "spawn")
             forked = self.method == "fork"
@@ -183,9 +201,10 @@ class SampleWorkers:
             context = multiprocessing.get_context(self.method)
             for _ in range(count):
                 ours, theirs = context.Pipe()
+                inherited = (*self._connections, ours) if forked else ()
                 process = context.Process(
                     target=_serve,
-                    args=(theirs, run, self.shared, slot_bytes),
+                    args=(theirs, run, self.shared, slot_bytes, inherited),
                     name="emobench-prepare-worker",
                     daemon=True,
                 )
@@ -198,6 +217,8 @@ class SampleWorkers:
             raise
         finally:
             cv2.setNumThreads(opencv_threads)
+            if ctrl_c is not None:
+                signal.signal(signal.SIGINT, ctrl_c)
 
     @property
     def shares_memory(self) -> bool:
@@ -208,36 +229,43 @@ class SampleWorkers:
         """Each job's result, in job order. Arrays that came back through shared memory are
         views of their slot: valid until the next result is asked for (write or copy them
         before), when the slot goes to a later job. A job's unexpected exception is raised
-        here; a worker that dies raises :class:`WorkerDied`."""
+        here; a worker that dies raises :class:`WorkerDied` when its first unreturned job is
+        due (the results of every job before it are yielded first)."""
         jobs = iter(jobs)
         end = object()
         count = len(self._connections)
         held: list[deque[int]] = [deque() for _ in range(count)]  # each worker's jobs, in order
         arrived: dict[int, Any] = {}
+        dead: dict[int, WorkerDied] = {}  # worker -> why; raised when its first job is due
         sent = taken = 0
         while True:
-            # A job goes to the least busy worker once its slot is free: the job a slot
-            # earlier was taken (and written) before.
-            while sent < taken + self.slots:
-                worker = min(range(count), key=lambda k: len(held[k]))
+            # A job goes to the least busy live worker once its slot is free: the job a
+            # slot earlier was taken (and written) before.
+            while sent < taken + self.slots and len(dead) < count:
+                worker = min((k for k in range(count) if k not in dead), key=lambda k: len(held[k]))
                 job = next(jobs, end) if len(held[worker]) < self.depth else end
                 if job is end:
                     break
-                self._connections[worker].send((job, sent % self.slots))
+                try:
+                    self._connections[worker].send((job, sent % self.slots))
+                except OSError:  # it died idle: the job is its, raised when due
+                    dead[worker] = self._died(worker, sent)
                 held[worker].append(sent)
                 sent += 1
             if taken == sent:
                 return
             while taken not in arrived:
-                busy = [self._connections[k] for k in range(count) if held[k]]
+                holder = next(k for k in range(count) if held[k] and held[k][0] == taken)
+                if holder in dead:
+                    raise dead[holder]
+                busy = [self._connections[k] for k in range(count) if held[k] and k not in dead]
                 for connection in wait(busy):
                     worker = self._connections.index(connection)
                     try:
                         arrived[held[worker][0]] = connection.recv()
                     except (EOFError, OSError):
-                        process = self._processes[worker]
-                        process.join(5)
-                        raise WorkerDied(process.pid, process.exitcode, held[worker][0]) from None
+                        dead[worker] = self._died(worker, held[worker][0])
+                        continue
                     held[worker].popleft()
             result = arrived.pop(taken)
             if isinstance(result, _Raised):
@@ -248,6 +276,11 @@ class SampleWorkers:
             yield payload, failure
             del payload, result
             taken += 1
+
+    def _died(self, worker: int, index: int) -> WorkerDied:
+        process = self._processes[worker]
+        process.join(5)
+        return WorkerDied(process.pid, process.exitcode, index)
 
     def _views(self, placed: Placed) -> dict[str, np.ndarray]:
         return {

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -98,6 +99,27 @@ def test_a_worker_that_dies_is_named_with_its_signal():
     assert died.value.index == 3
 
 
+def test_a_worker_that_died_idle_is_named_when_its_job_is_due():
+    with SampleWorkers(filled, 2, depth=1, method="fork") as pool:
+        victim = pool._processes[1]
+        os.kill(victim.pid, signal.SIGKILL)
+        victim.join(10)
+        results = pool.results(range(6))
+        assert next(results)[0][1] == "extra0"  # job 0 went to the live worker
+        with pytest.raises(WorkerDied, match=f"pid {victim.pid}") as died:
+            next(results)
+    assert died.value.index == 1
+
+
+def test_ctrl_c_is_left_to_the_writing_process():
+    """Ctrl-C signals every process of the group; the workers carry on (the writing process
+    suspends the pack and stops them), so no worker dies mid-sample with a traceback."""
+    with SampleWorkers(filled, 2, method="fork") as pool:
+        for process in pool._processes:
+            os.kill(process.pid, signal.SIGINT)
+        assert [p[1] for p, _ in pool.results([0, 1, 2])] == ["extra0", "extra1", "extra2"]
+
+
 def kill_on_sample_7(job: tuple) -> tuple:
     """prepare's job, but the worker that gets the release's 8th sample dies."""
     if job[1] == KILLED[0]:
@@ -129,7 +151,7 @@ def test_a_dead_worker_keeps_the_samples_written_for_a_rerun(
     assert not out.exists() and (tmp_path / "dfew.h5.partial").exists()
     monkeypatch.undo()
     report = prepare_dataset("dfew", dfew_raw, out, workers=2, miniature=True)
-    assert report.resumed >= 7
+    assert report.resumed == 7  # every sample before the dead worker's
     assert report.digest == whole.digest
 
 
@@ -206,3 +228,48 @@ def test_workers_fork_after_opencv_ran_its_pool_and_do_not_hang():
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ok"
+
+
+ORPHANED = textwrap.dedent(
+    """
+    import time
+    from emobench.prepare.workers import SampleWorkers
+
+    def slow(job):
+        time.sleep(0.05)
+        return ({},), None
+
+    pool = SampleWorkers(slow, 2, method="fork")
+    print(" ".join(str(p.pid) for p in pool._processes), flush=True)
+    for _ in pool.results(range(100000)):
+        pass
+    """
+)
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` still runs (a zombie that no one reaps has ended)."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            return "\tZ" not in next(line for line in status if line.startswith("State:"))
+    except (FileNotFoundError, StopIteration):
+        return False
+
+
+def test_workers_leave_when_the_writing_process_is_killed():
+    """kill -9 of prepare must not leave its workers behind: each closes the writing
+    process's pipe ends it inherited by the fork (its own among them), so it sees that
+    process go and leaves, quietly."""
+    writer = subprocess.Popen(
+        [sys.executable, "-c", ORPHANED], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    pids = [int(pid) for pid in writer.stdout.readline().split()]
+    assert len(pids) == 2
+    threading.Event().wait(0.5)
+    writer.kill()
+    writer.wait()
+    deadline = time.monotonic() + 20
+    while any(_running(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_running(pid) for pid in pids)
+    assert "Traceback" not in writer.stderr.read()
