@@ -6,6 +6,7 @@ torch."""
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,15 +39,28 @@ class Row:
         return self.ratio >= self.goal if self.higher_is_better else self.ratio <= self.goal
 
 
-def best_of(repeats: int, fn: Callable[[], object]) -> float:
+def best_of(
+    repeats: int, fn: Callable[[], object], before: Callable[[], object] | None = None
+) -> float:
     """The shortest wall time of ``repeats`` calls, so page-cache and first-touch effects do
-    not decide the verdict."""
+    not decide the verdict. ``before``: run untimed ahead of each call (benchmarks that
+    write files pass :func:`settled`)."""
     times = []
     for _ in range(repeats):
+        if before is not None:
+            before()
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)
     return min(times)
+
+
+def settled() -> None:
+    """Write back every dirty page (``sync``) before a timed call that writes files: the
+    kernel throttles a writer once the dirty pages of earlier runs pass its threshold
+    (``vm.dirty_background_ratio``), which made a pack's last writes up to 7x slower than its
+    first when earlier runs' files were still being written back (seen here, 2026-12-07)."""
+    os.sync()
 
 
 def loader_vs_training(
