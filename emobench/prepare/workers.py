@@ -113,7 +113,7 @@ def _serve(
     connection: Connection,
     run: Callable[[Any], Result],
     shared: mmap.mmap | None,
-    slot: int,
+    slot_bytes: int,
     inherited: tuple[Connection, ...] = (),
 ) -> None:
     """A worker's life: ``(job, slot)`` in, its result out, in order, until ``None``, or until
@@ -133,9 +133,9 @@ def _serve(
             return
         if message is None:
             return
-        job, index = message
+        job, slot = message
         try:
-            result = _into_slot(run(job), shared, index, slot)
+            result = _into_slot(run(job), shared, slot, slot_bytes)
         except Exception as err:
             result = _Raised(err)
         try:
@@ -144,8 +144,8 @@ def _serve(
             return
 
 
-def _into_slot(result: Result, shared: mmap.mmap | None, index: int, slot_bytes: int) -> Result:
-    """``result`` with its arrays copied into slot ``index`` of ``shared`` and replaced by
+def _into_slot(result: Result, shared: mmap.mmap | None, slot: int, slot_bytes: int) -> Result:
+    """``result`` with its arrays copied into slot number ``slot`` of ``shared`` and replaced by
     where they lie, when they fit; else as it is (pickled whole)."""
     payload, failure = result
     if payload is None or shared is None:
@@ -156,7 +156,7 @@ def _into_slot(result: Result, shared: mmap.mmap | None, index: int, slot_bytes:
         a = np.ascontiguousarray(value)
         if offset + a.nbytes > slot_bytes:
             return result
-        placed.append((key, a.dtype.str, a.shape, index * slot_bytes + offset))
+        placed.append((key, a.dtype.str, a.shape, slot * slot_bytes + offset))
         offset += -(-a.nbytes // _ALIGN) * _ALIGN
     for key, dtype, shape, start in placed:
         np.ndarray(shape, dtype, buffer=shared, offset=start)[...] = arrays[key]
@@ -170,10 +170,11 @@ class SampleWorkers:
 
     Each worker has a pipe of its own: a job goes to the worker that holds fewest (``depth``
     at most), and results are put back in job order here, without a thread of this process
-    in between (a :class:`~concurrent.futures.ProcessPoolExecutor` spent about 0.18 ms of
-    this process's CPU on each job, measured). ``count x depth`` jobs are in flight at most,
-    each with its slot of ``slot_bytes`` of shared memory: the largest sample handed back
-    that way. ``method``: ``fork`` or ``spawn`` (default: fork when :func:`fork_is_safe`)."""
+    in between (a :class:`~concurrent.futures.ProcessPoolExecutor` passes each job and result
+    through two, which cost this process more CPU than the pipe; figures in CHANGELOG).
+    ``count x depth`` jobs are in flight at most, each with its slot of ``slot_bytes`` of
+    shared memory: the largest sample handed back that way. ``method``: ``fork`` or
+    ``spawn`` (default: fork when :func:`fork_is_safe`)."""
 
     def __init__(
         self,
@@ -189,6 +190,7 @@ class SampleWorkers:
         self.slot_bytes = slot_bytes
         self._connections: list[Connection] = []
         self._processes: list[multiprocessing.process.BaseProcess] = []
+        self.shared: mmap.mmap | None = None
         opencv_threads = cv2.getNumThreads()
         cv2.setNumThreads(1)  # stops OpenCV's pool: a fork must not copy its threads' locks
         # workers are born ignoring Ctrl-C (see _serve), not only once they get that far
