@@ -52,6 +52,7 @@ from emobench.errors import Interrupted
 Result = tuple[tuple | None, Any]
 
 _ALIGN = 64  # bytes: each array of a slot starts on a cache line
+SHARED_BYTES = 1 << 30  # the largest shared mapping (address space; only used bytes are touched)
 
 
 def _os_threads() -> int | None:
@@ -107,6 +108,15 @@ class WorkerDied(Interrupted):
         else:
             how = f"with exit code {exitcode}"
         super().__init__(f"a prepare worker (pid {pid}) died {how}")
+
+
+def _shared_map(size: int) -> mmap.mmap | None:
+    """An anonymous shared mapping of ``size`` bytes, or None where the system refuses one
+    (strict overcommit, a small address-space limit): the samples then come back pickled."""
+    try:
+        return mmap.mmap(-1, size)
+    except OSError:
+        return None
 
 
 def _serve(
@@ -173,8 +183,9 @@ class SampleWorkers:
     in between (a :class:`~concurrent.futures.ProcessPoolExecutor` passes each job and result
     through two, which cost this process more CPU than the pipe; figures in CHANGELOG).
     ``count x depth`` jobs are in flight at most, each with its slot of ``slot_bytes`` of
-    shared memory: the largest sample handed back that way. ``method``: ``fork`` or
-    ``spawn`` (default: fork when :func:`fork_is_safe`)."""
+    shared memory (less when the slots would pass :data:`SHARED_BYTES`): the largest sample
+    handed back that way. ``method``: ``fork`` or ``spawn`` (default: fork when
+    :func:`fork_is_safe`)."""
 
     def __init__(
         self,
@@ -187,7 +198,8 @@ class SampleWorkers:
     ):
         self.depth = depth
         self.slots = count * depth
-        self.slot_bytes = slot_bytes
+        # a mapping's address space is cheap but not free: many workers get smaller slots
+        self.slot_bytes = slot_bytes = min(slot_bytes, SHARED_BYTES // self.slots)
         self._connections: list[Connection] = []
         self._processes: list[multiprocessing.process.BaseProcess] = []
         self.shared: mmap.mmap | None = None
@@ -199,7 +211,8 @@ class SampleWorkers:
         try:
             self.method = method or ("fork" if fork_is_safe() else "spawn")
             forked = self.method == "fork"
-            self.shared = mmap.mmap(-1, self.slots * slot_bytes) if forked else None
+            if forked:
+                self.shared = _shared_map(self.slots * slot_bytes)
             context = multiprocessing.get_context(self.method)
             for _ in range(count):
                 ours, theirs = context.Pipe()

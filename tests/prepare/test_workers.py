@@ -81,6 +81,20 @@ def test_a_sample_larger_than_a_slot_comes_back_pickled():
         np.testing.assert_array_equal(large[key], value)
 
 
+def test_many_workers_get_smaller_slots_and_a_refused_mapping_pickles(monkeypatch):
+    with SampleWorkers(filled, 2, depth=4, method="fork") as pool:
+        assert pool.slot_bytes == 32 << 20  # 8 slots of 32 MiB stay under the cap
+    monkeypatch.setattr(workers_module, "SHARED_BYTES", 8 * 1024)
+    with SampleWorkers(filled, 2, depth=4, method="fork") as pool:
+        assert pool.slot_bytes == 1024 and pool.shares_memory
+    monkeypatch.setattr(workers_module, "_shared_map", lambda size: None)
+    with SampleWorkers(filled, 2, method="fork") as pool:
+        assert not pool.shares_memory
+        results = [payload for payload, _ in pool.results(range(3))]
+    assert [extra for _, extra in results] == ["extra0", "extra1", "extra2"]
+    assert results[2][0]["face/frames"].flags.owndata
+
+
 def test_a_jobs_unexpected_error_is_raised_in_the_writing_process():
     with SampleWorkers(filled, 2, method="fork") as pool:
         results = pool.results([0, 1, -1, 2])
