@@ -83,8 +83,9 @@ def upscaled(raw: Path, out: Path, width: int = 640, height: int = 480) -> Path:
 
 
 def fresh(pack: Path) -> None:
-    """Before a timed prepare: no pack of an earlier run to replace (deleting 170 MB took a
-    tenth of a 280-clip prepare's time, and a decode deletes nothing) and no dirty page."""
+    """Before a timed prepare: no pack of an earlier run to replace (deleting it is no part
+    of preparing, and a decode deletes nothing; its cost is in CHANGELOG) and no dirty
+    page."""
     pack.unlink(missing_ok=True)
     settled()
 

@@ -58,8 +58,9 @@ def best_of(
 def settled() -> None:
     """Write back every dirty page (``sync``) before a timed call that writes files: the
     kernel throttles a writer once the dirty pages of earlier runs pass its threshold
-    (``vm.dirty_background_ratio``), which made a pack's last writes up to 7x slower than its
-    first when earlier runs' files were still being written back (seen here, 2026-12-07)."""
+    (``vm.dirty_background_ratio``), which made a pack's last writes several times slower
+    than its first while earlier runs' files were still being written back (figures in
+    CHANGELOG)."""
     os.sync()
 
 

@@ -163,14 +163,15 @@ def _into_slot(result: Result, shared: mmap.mmap | None, slot: int, slot_bytes: 
     arrays, *more = payload
     placed, offset = [], 0
     for key, value in arrays.items():
-        a = np.ascontiguousarray(value)
+        a = np.asarray(value)
         if offset + a.nbytes > slot_bytes:
             return result
-        placed.append((key, a.dtype.str, a.shape, slot * slot_bytes + offset))
+        placed.append((key, a, slot * slot_bytes + offset))
         offset += -(-a.nbytes // _ALIGN) * _ALIGN
-    for key, dtype, shape, start in placed:
-        np.ndarray(shape, dtype, buffer=shared, offset=start)[...] = arrays[key]
-    return (Placed(tuple(placed)), *more), failure
+    for _, a, start in placed:  # a copy in C order, whatever the array's own strides
+        np.ndarray(a.shape, a.dtype, buffer=shared, offset=start)[...] = a
+    where = tuple((key, a.dtype.str, a.shape, start) for key, a, start in placed)
+    return (Placed(where), *more), failure
 
 
 class SampleWorkers:
