@@ -21,7 +21,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath, PureWindowsPath
+from pathlib import Path
 
 import pandas as pd
 
@@ -47,19 +47,27 @@ class ListedClip:
         return f"{self.path}, line {self.line}"
 
 
+# A Windows drive and root (``C:/``, after backslashes became slashes): absolute on Windows.
+_WINDOWS_ROOT = re.compile(r"[A-Za-z]:/")
+
+
 def relative_clip_path(text: str, list_file: Path, line: int) -> str:
-    """``text`` as a relative POSIX path; an absolute path or ``..`` is an InputError."""
+    """``text`` as a relative POSIX path; an absolute path or ``..`` is an InputError.
+
+    String operations, not pathlib: a release lists every clip in several files (DFEW: 7100
+    rows for 1400 clips in the miniature), and four path objects per row were a third of the
+    scan that runs before any worker starts (figures in CHANGELOG)."""
     text = text.strip().replace("\\", "/")
-    if PurePosixPath(text).is_absolute() or PureWindowsPath(text).is_absolute():
+    if text.startswith("/") or _WINDOWS_ROOT.match(text):
         raise InputError(
             list_file,
             f"line {line}: absolute path {text!r}; list files must name clips relative to the "
             "dataset folder",
         )
-    parts = PurePosixPath(text).parts
+    parts = [p for p in text.split("/") if p and p != "."]
     if ".." in parts:
         raise InputError(list_file, f"line {line}: path {text!r} leaves the dataset folder")
-    return PurePosixPath(*[p for p in parts if p != "."]).as_posix()
+    return "/".join(parts) or "."
 
 
 def read_space_list(path: Path, root: Path) -> list[ListedClip]:

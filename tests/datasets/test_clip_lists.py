@@ -36,6 +36,29 @@ def test_relative_paths_only(tmp_path) -> None:
         relative_clip_path("../elsewhere/0001", f, 1)
 
 
+def test_relative_paths_as_pathlib_reads_them(tmp_path) -> None:
+    """The string rule gives what the pathlib rule it replaced gave (PurePosixPath parts
+    without ``.``; absolute for POSIX or for Windows with a drive letter and root)."""
+    f = tmp_path / "l.txt"
+    for text, want in (
+        ("a//b", "a/b"),
+        ("./a/./b/", "a/b"),
+        (" a/b\t", "a/b"),
+        ("a/..b", "a/..b"),
+        ("C:x", "C:x"),
+        ("1:/x", "1:/x"),
+        ("ab:/x", "ab:/x"),
+        ("", "."),
+        (".", "."),
+    ):
+        assert relative_clip_path(text, f, 1) == want, text
+    for bad in ("c:/x", "Z:\\y", "//srv/share", "/"):
+        with pytest.raises(InputError, match="absolute path"):
+            relative_clip_path(bad, f, 1)
+    with pytest.raises(InputError, match="leaves the dataset folder"):
+        relative_clip_path("a/./../b", f, 1)
+
+
 def test_space_list_lines(tmp_path) -> None:
     f = tmp_path / "train_All.csv"
     f.write_text("# comment\nAction/Sad/0010 Sad\n\nA scene/Happy/0002   Happy  # note\n")

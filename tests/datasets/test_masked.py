@@ -230,3 +230,20 @@ def test_frame_helpers(tmp_path) -> None:
     assert reason == "Ap is '/' (no frame coded), not a frame number"
     _, reason = check_phases({**row, "onset": ""}, headers, [1, 2, 3])
     assert reason == "On is empty, not a frame number"
+
+
+def test_a_folder_listing_numbers_each_name_as_frame_number_does(tmp_path) -> None:
+    """The listing's own loop keeps ``frame_number``'s rule and ``os.path.splitext``'s
+    suffix: dots inside a stem, upper-case suffixes, names without a suffix or a number."""
+    names = ("a.b12.jpg", "x7y.JPG", "v2.3.png", "cover.jpeg", "noext12", "12.png.txt", ".4.jpg")
+    for name in names:
+        (tmp_path / name).write_bytes(b"")
+    (tmp_path / "9.jpg").mkdir()  # a folder is no frame, whatever its name
+    listing = list_numbered_frames(tmp_path)
+    suffixes = (".jpg", ".jpeg", ".png")
+    images = sorted(n for n in names if n[0] != "." and Path(n).suffix.lower() in suffixes)
+    assert sorted(listing.names + listing.unnumbered) == images
+    assert listing.unnumbered == ("cover.jpeg",)
+    numbered = {n: frame_number(n) for n in images if n != "cover.jpeg"}
+    assert dict(zip(listing.names, listing.numbers, strict=True)) == numbered
+    assert listing.numbers == (3, 7, 12)
