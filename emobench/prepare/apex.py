@@ -153,7 +153,7 @@ class ApexQuery:
                     f"offset frame {offset} needs",
                 )
             for number in (onset, apex, offset):
-                path = clip.paths[query.position(number)]
+                path = Path(clip.paths[query.position(number)])
                 if coding_sheet.frame_number(path.name) != number:
                     raise InputError(
                         path,

@@ -21,6 +21,7 @@ the resize; each extra variant they return is written beside ``face/frames``.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -143,7 +144,8 @@ def _sampled(
 ) -> SampledClip:
     wanted, decoded, n = decode_sampled(clip, t, stride)
     if not transforms:
-        rgb = {pos: to_square_rgb(image, size, clip.order) for pos, image in decoded.items()}
+        # the stack copies each frame: no copy of its own for a frame already at size
+        rgb = {p: to_square_rgb(im, size, clip.order, copy=False) for p, im in decoded.items()}
         frames = np.stack([rgb[int(i)] for i in wanted])
         return SampledClip(frames, n, tuple(wanted.tolist()), t * stride)
     native = native_frames(clip, decoded)
@@ -192,7 +194,8 @@ def sample_frame_folder(
     problem = listing.problem()
     if problem:
         raise InputError(folder, problem)
-    with ClipFrames([folder / name for name in listing.names], min_side, rgb=True) as clip:
+    prefix = os.path.join(folder, "")  # the frames as strings: ClipFrames makes no path object
+    with ClipFrames([prefix + name for name in listing.names], min_side, rgb=True) as clip:
         return _sampled(clip, t, size, stride, transforms, sample)
 
 

@@ -18,6 +18,7 @@ Damaged media are refused, never sampled from what happens to decode:
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -37,10 +38,13 @@ REDUCED_READS = {
 }
 
 
-def to_square_rgb(frame: np.ndarray, size: int, order: str = "BGR") -> np.ndarray:
+def to_square_rgb(
+    frame: np.ndarray, size: int, order: str = "BGR", *, copy: bool = True
+) -> np.ndarray:
     """A BGR frame (RGB when ``order`` says so; or grey) resized whole to ``size × size`` RGB
-    uint8. The channels are swapped after resizing, where there are fewer pixels."""
-    square = resize_square(to_bgr(frame), size)
+    uint8. The channels are swapped after resizing, where there are fewer pixels. ``copy``:
+    see :func:`resize_square`."""
+    square = resize_square(to_bgr(frame), size, copy=copy)
     return square if order == "RGB" else cv2.cvtColor(square, cv2.COLOR_BGR2RGB)
 
 
@@ -62,12 +66,13 @@ def reduced_decode_side(kept: int) -> int:
     return 2 * kept
 
 
-def resize_square(frame: np.ndarray, size: int) -> np.ndarray:
+def resize_square(frame: np.ndarray, size: int, *, copy: bool = True) -> np.ndarray:
     """A frame resized whole to ``size × size`` (area averaging when shrinking), channel
-    order kept."""
+    order kept. A frame already at that size comes back as a copy, as ``cv2.resize`` gives
+    it, or itself with ``copy=False`` (for a caller that copies it anyway)."""
     h, w = frame.shape[:2]
     if h == w == size:  # what cv2.resize does at the same size, without its set-up
-        return frame.copy()
+        return frame.copy() if copy else frame
     interp = cv2.INTER_AREA if min(h, w) >= size else cv2.INTER_LINEAR
     return cv2.resize(frame, (size, size), interpolation=interp)
 
@@ -90,17 +95,34 @@ def jpeg_problem(data: bytes) -> str | None:
     return None
 
 
-def read_image(path: Path, flag: int = cv2.IMREAD_COLOR) -> np.ndarray:
+def file_bytes(path: str) -> bytes:
+    """The whole content of the file at ``path``, read to its end with the OS calls
+    themselves: a clip's frames are many small files, and Python's buffered file object cost
+    a third more per file (figures in CHANGELOG). Raises OSError."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        size = os.fstat(fd).st_size
+        chunks = []  # normally one: the file as fstat measured it, then the empty read at its end
+        while chunk := os.read(fd, size + 1 if not chunks else 1 << 20):
+            chunks.append(chunk)
+    finally:
+        os.close(fd)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def read_image(path: str | os.PathLike, flag: int = cv2.IMREAD_COLOR) -> np.ndarray:
     """One image file as ``flag`` decodes it (BGR by default). Raises InputError naming the
     file when it does not decode, or decodes only because libjpeg filled in what is missing
     of a JPEG cut short. The file is read once: the check and the decoder see the same
     bytes."""
+    name = os.fspath(path)
     try:
-        data = path.read_bytes()
+        data = file_bytes(name)
     except OSError as err:
         raise InputError(path, f"image cannot be read ({err.strerror or err})") from err
     image = cv2.imdecode(np.frombuffer(data, np.uint8), flag) if data else None
-    problem = jpeg_problem(data) if data and path.suffix.lower() in JPEG_SUFFIXES else None
+    jpeg = os.path.splitext(name)[1].lower() in JPEG_SUFFIXES
+    problem = jpeg_problem(data) if data and jpeg else None
     # a JPEG whose image data began (a start-of-scan marker) and stops early is named so,
     # whether the decoder gave up or filled in the rest
     if problem and (image is not None or b"\xff\xda" in data):
@@ -151,16 +173,20 @@ class ClipFrames:
     """
 
     def __init__(
-        self, frames: Sequence[Path] | Path | str, min_side: int = 0, *, rgb: bool = False
+        self,
+        frames: Sequence[str | os.PathLike] | Path | str,
+        min_side: int = 0,
+        *,
+        rgb: bool = False,
     ):
         if isinstance(frames, str | Path):
             self.video: Path | None = Path(frames)
-            self.paths: list[Path] = []
+            self.paths: list[str | os.PathLike] = []
             if not self.video.is_file():
                 raise InputError(self.video, "video file not found")
         else:
             self.video = None
-            self.paths = [p if isinstance(p, Path) else Path(p) for p in frames]
+            self.paths = list(frames)  # as given: a path object per frame costs more than a read
             if not self.paths:
                 raise InputError("(no frames)", "the clip's frame list is empty")
         self._decoded: dict[int, np.ndarray] = {}
@@ -187,7 +213,7 @@ class ClipFrames:
     @property
     def name(self) -> Path:
         """What an error about the whole clip names: the video, or the frames' folder."""
-        return self.video if self.video is not None else self.paths[0].parent
+        return self.video if self.video is not None else Path(self.paths[0]).parent
 
     @property
     def fps(self) -> float:
@@ -272,7 +298,7 @@ class ClipFrames:
             raise ClipTooShort(self.video, self._next, self.declared, missing[-1] + 1)
 
     # ---- image files ---------------------------------------------------------------------
-    def _read_image(self, path: Path) -> np.ndarray:
+    def _read_image(self, path: str | os.PathLike) -> np.ndarray:
         if self.reduction is None:
             image = read_image(path, self._color)
             short = min(image.shape[:2])

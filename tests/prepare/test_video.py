@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from emobench.errors import InputError
+from emobench.prepare import video
 from emobench.prepare.frames import (
     SampledClip,
     sample_frame_folder,
@@ -11,7 +12,7 @@ from emobench.prepare.frames import (
     strided_indices,
     uniform_indices,
 )
-from emobench.prepare.video import ClipFrames, resize_square, to_square_rgb
+from emobench.prepare.video import ClipFrames, file_bytes, read_image, resize_square, to_square_rgb
 
 
 def _write_video(path, n_frames, size=64):
@@ -142,6 +143,43 @@ def test_a_frame_already_at_its_size_is_copied_as_cv2_resize_would(tmp_path):
     rgb = to_square_rgb(frame, 32)  # BGR in: channels swapped; RGB in: kept
     assert np.array_equal(rgb, frame[:, :, ::-1])
     assert np.array_equal(to_square_rgb(frame, 32, "RGB"), frame)
+
+
+def test_without_a_copy_a_frame_at_its_size_is_itself_and_a_sampled_clip_owns_its_frames(
+    tmp_path,
+):
+    frame = _textured(32, 32)
+    assert resize_square(frame, 32, copy=False) is frame
+    assert to_square_rgb(frame, 32, "RGB", copy=False) is frame
+    for i in range(3):
+        cv2.imwrite(str(tmp_path / f"{i}.png"), _textured(32, 32, seed=i))
+    clip = sample_frame_folder(tmp_path, t=3, size=32)
+    clip.frames[:] = 0  # the stack is the clip's own: decoding again gives the pixels back
+    assert sample_frame_folder(tmp_path, t=3, size=32).frames.any()
+
+
+def test_file_bytes_reads_a_file_to_its_end_however_the_reads_come(tmp_path, monkeypatch):
+    data = bytes(range(256)) * 5
+    (tmp_path / "f.jpg").write_bytes(data)
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    assert file_bytes(str(tmp_path / "f.jpg")) == data
+    assert file_bytes(str(tmp_path / "empty.jpg")) == b""
+    with pytest.raises(FileNotFoundError):
+        file_bytes(str(tmp_path / "none.jpg"))
+    read = video.os.read
+    monkeypatch.setattr(video.os, "read", lambda fd, n: read(fd, min(n, 7)))  # short reads
+    assert file_bytes(str(tmp_path / "f.jpg")) == data
+
+
+def test_frames_given_as_strings_read_and_name_their_folder(tmp_path):
+    cv2.imwrite(str(tmp_path / "1.jpg"), _textured(16, 16))
+    (tmp_path / "2.jpg").write_bytes(b"\xff\xd8not a jpeg")
+    clip = ClipFrames([str(tmp_path / "1.jpg"), str(tmp_path / "2.jpg")])
+    assert clip.name == tmp_path and clip.read([0])[0].shape == (16, 16, 3)
+    with pytest.raises(InputError, match="2.jpg: image does not decode"):
+        clip.read([1])
+    with pytest.raises(InputError, match="none.jpg: image cannot be read"):
+        read_image(str(tmp_path / "none.jpg"))
 
 
 def test_a_reduced_decode_keeps_twice_the_size_and_stays_close_to_a_full_one(tmp_path):
