@@ -31,6 +31,7 @@ from side_by_side import Row, best_of, report, settled
 from emobench.datasets.coding_sheet import list_numbered_frames
 from emobench.datasets.dfew import DfewAdapter
 from emobench.datasets.registry import get_synth
+from emobench.malloc_settings import keep_large_blocks
 from emobench.pack import Pack
 from emobench.prepare.frames import sample_indices
 from emobench.prepare.pipeline import prepare_dataset
@@ -58,8 +59,12 @@ def decode_clip(files: list[str]) -> int:
     return len(files)
 
 
-def _one_thread() -> None:
+def _like_a_worker() -> None:
+    """A reference decode process set up as prepare sets up its workers: one OpenCV thread,
+    freed frames kept in the heap (``keep_large_blocks``, which prepare also sets in this
+    process)."""
     cv2.setNumThreads(1)
+    keep_large_blocks()
 
 
 def bare_decode(clips: list[list[str]], pool: ProcessPoolExecutor | None) -> None:
@@ -106,7 +111,7 @@ def measure(
         pool = None
         if w > 1:  # spawned like prepare's workers (no fork of a process with threads)
             spawn = multiprocessing.get_context("spawn")
-            pool = ProcessPoolExecutor(w, mp_context=spawn, initializer=_one_thread)
+            pool = ProcessPoolExecutor(w, mp_context=spawn, initializer=_like_a_worker)
             list(pool.map(decode_clip, clips[:w]))  # started and warm
         try:
             decoded[w] = n / best_of(repeats, lambda pool=pool: bare_decode(clips, pool))
@@ -181,6 +186,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     ap.add_argument("--per-class", type=int, default=10, help="DFEW clips per class")
     args = ap.parse_args()
+    keep_large_blocks()  # the one-process reference decodes with prepare's heap setting
     work = Path(tempfile.mkdtemp(prefix="emobench-bench-prepare-"))
     try:
         raw = work / "raw"

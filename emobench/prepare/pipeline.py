@@ -43,6 +43,7 @@ import numpy as np
 from emobench.datasets.registry import MINIATURE_MARKER, get_adapter
 from emobench.datasets.sample import Sample, Skip
 from emobench.errors import EmobenchError, InputError, Interrupted
+from emobench.malloc_settings import keep_large_blocks
 from emobench.pack import PackWriter, ShardRecord, array_digest, check_writable, ids_digest
 from emobench.prepare.shards import ShardSpec
 from emobench.prepare.step import (
@@ -280,14 +281,17 @@ def prepare_dataset(
     filter of the pack's arrays (``None``, ``"lzf"``, ``"gzip"``). ``miniature``: the source
     is emobench's synthetic miniature (also detected from its marker file).
 
-    ``workers`` > 1 decodes and extracts features in that many spawned processes (worth it
-    for large real datasets; spawning costs about a second); results are written in sample
-    order, so the pack does not depend on the number of workers.
+    ``workers`` > 1 decodes and extracts features in that many worker processes (forked
+    where that is safe, see :mod:`emobench.prepare.workers`); results are written in sample
+    order, so the pack does not depend on the number of workers. Prepare keeps freed large
+    blocks in the process's heap for the next frames
+    (:func:`~emobench.malloc_settings.keep_large_blocks`); the setting stays for the process.
 
     ``shard``: ``"k/n"`` prepares part k of n into ``<out stem>.shard-<k>of<n>.h5`` (see
     :mod:`emobench.prepare.shards`). ``notice`` receives the sentences about an earlier,
     unfinished run of this prepare (resumed, or started over and why)."""
     _check_compression(compression)
+    keep_large_blocks()  # before the workers fork: they inherit it
     part = ShardSpec.parse(shard) if shard is not None else None
     resolved = step_settings(dataset, settings, options)
     root = Path(src)

@@ -46,6 +46,7 @@ import cv2
 import numpy as np
 
 from emobench.errors import Interrupted
+from emobench.malloc_settings import keep_large_blocks
 
 # (payload, failure): payload is (arrays, *more) — the sample's arrays by key first — or None
 # when the sample failed, and failure then says why.
@@ -136,6 +137,7 @@ def _serve(
         end.close()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     cv2.setNumThreads(1)  # the workers already fill the cores
+    keep_large_blocks()  # a spawned worker has glibc's defaults (a forked one inherits it)
     while True:
         try:
             message = connection.recv()
