@@ -47,6 +47,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -373,12 +374,28 @@ def read_table(path: str | Path, notes: list[str] | None = None) -> pd.DataFrame
     return table
 
 
+def _distinct(col: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """``(codes, texts)``: each cell's index into ``texts`` (-1 for an empty cell) and the
+    text of every distinct value, ``str(value)``.
+
+    Text is worked out once per distinct value, not per cell: an export's text columns hold a
+    few values (``Valid``, ``Eye Tracker``, a participant's name) over thousands of rows, and
+    pandas' per-cell string methods were most of the time a recording took to read (figures
+    in CHANGELOG)."""
+    codes, uniques = pd.factorize(col, use_na_sentinel=True)
+    return codes, [str(value) for value in uniques]
+
+
+def _per_cell(codes: np.ndarray, values: list[Any], empty: Any) -> np.ndarray:
+    """The value of each cell's distinct value (``empty`` for an empty cell)."""
+    return np.array([*values, empty], dtype=object)[codes]
+
+
 def _uses_decimal_comma(columns: Sequence[pd.Series]) -> bool:
     for col in columns:
         if pd.api.types.is_numeric_dtype(col):
             continue
-        text = col.dropna().astype(str)
-        if text.str.match(_DECIMAL_COMMA).any():
+        if any(_DECIMAL_COMMA.match(text) for text in _distinct(col)[1]):
             return True
     return False
 
@@ -386,18 +403,24 @@ def _uses_decimal_comma(columns: Sequence[pd.Series]) -> bool:
 def _numbers(col: pd.Series, decimal_comma: bool) -> np.ndarray:
     if pd.api.types.is_numeric_dtype(col):
         return col.to_numpy(dtype=np.float64, na_value=np.nan)
-    text = col.astype("string").str.strip()
-    if decimal_comma:
-        text = text.str.replace(",", ".", regex=False)
-    return pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    codes, texts = _distinct(col)
+    texts = [t.strip().replace(",", ".") if decimal_comma else t.strip() for t in texts]
+    numbers = pd.to_numeric(pd.Series(texts, dtype=object), errors="coerce")
+    return np.append(numbers.to_numpy(dtype=np.float64, na_value=np.nan), np.nan)[codes]
+
+
+def _folded_text(col: pd.Series) -> np.ndarray:
+    """Each cell stripped and case-folded (None for an empty cell)."""
+    codes, texts = _distinct(col)
+    return _per_cell(codes, [t.strip().casefold() for t in texts], None)
 
 
 def parse_validity(col: pd.Series, gaze_present: np.ndarray, decimal_comma: bool) -> np.ndarray:
     """Validity of one eye per row from ``Valid``/``Invalid``, 0/1, or Tobii Studio codes 0-4."""
-    text = col.astype("string").str.strip().str.casefold()
-    words = text.isin(["valid", "invalid"])
-    if words.any():
-        return (text == "valid").to_numpy(dtype=bool, na_value=False)
+    text = _folded_text(col)
+    valid = text == "valid"
+    if valid.any() or (text == "invalid").any():
+        return valid
     codes = _numbers(col, decimal_comma)
     if np.nanmax(codes, initial=0.0) > 1:
         return codes <= 1  # Tobii Studio: 0 certain, 1 probable; 2-4 uncertain to not found
@@ -411,9 +434,8 @@ def parse_validity(col: pd.Series, gaze_present: np.ndarray, decimal_comma: bool
 def _first_text(col: pd.Series | None) -> str | None:
     if col is None:
         return None
-    values = col.dropna().astype(str).str.strip()
-    values = values[values != ""]
-    return None if values.empty else str(values.iloc[0])
+    texts = (str(value).strip() for value in col.dropna())
+    return next((text for text in texts if text), None)
 
 
 def sample_interval(t: np.ndarray) -> float | None:
@@ -527,8 +549,7 @@ def read_tobii_export(path: str | Path) -> GazeRecording:
         raise InputError(path, "no data rows below the header")
 
     if SENSOR in column_map:
-        sensor = table[column_map[SENSOR]].astype("string").str.strip().str.casefold()
-        eye_rows = (sensor == "eye tracker").to_numpy(dtype=bool, na_value=False)
+        eye_rows = _folded_text(table[column_map[SENSOR]]) == "eye tracker"
         if not eye_rows.any():
             raise InputError(path, f"no rows with {column_map[SENSOR]!r} = 'Eye Tracker'")
         if not eye_rows.all():
@@ -570,7 +591,7 @@ def read_tobii_export(path: str | Path) -> GazeRecording:
     }
     movement = None
     if MOVEMENT_TYPE in column_map:
-        movement = table[column_map[MOVEMENT_TYPE]].fillna("").astype(str).to_numpy(dtype=object)
+        movement = _per_cell(*_distinct(table[column_map[MOVEMENT_TYPE]]), "")
 
     def text_column(canonical: str) -> pd.Series | None:
         return table[column_map[canonical]] if canonical in column_map else None

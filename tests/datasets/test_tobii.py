@@ -328,3 +328,50 @@ def test_binary_file_names_the_problem(tmp_path: Path) -> None:
     path.write_bytes(b"Recording timestamp\tGaze\x00\x01\x02 point X\n0\t1\n")
     with pytest.raises(InputError, match=r"rec.tsv: holds a NUL byte at offset 24"):
         read_tobii_export(path)
+
+
+# The per-cell pandas string rules the reader used before 2026-12-07: the oracle for the
+# per-distinct-value helpers that replaced them.
+def _old_folded(col: pd.Series) -> np.ndarray:
+    text = col.astype("string").str.strip().str.casefold()
+    return text.to_numpy(dtype=object, na_value=None)
+
+
+def _old_numbers(col: pd.Series, decimal_comma: bool) -> np.ndarray:
+    if pd.api.types.is_numeric_dtype(col):
+        return col.to_numpy(dtype=np.float64, na_value=np.nan)
+    text = col.astype("string").str.strip()
+    if decimal_comma:
+        text = text.str.replace(",", ".", regex=False)
+    return pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+@pytest.mark.parametrize(
+    "cells",
+    [
+        [" Valid", "INVALID ", None, "valid", "Invalid", np.nan, "Valid"],
+        ["3,25", " 3,5 ", None, "", "x", "-0,5", "3,25", "1"],
+        ["1.5", " 2 ", "nan", "", None, "1e3", "1.5"],
+        [0.0, 1.0, np.nan, 4.0, 1.0],
+        [1, 0, 1, 1],
+        ["Eye Tracker", " eye tracker", "Gyroscope", None, "EYE TRACKER"],
+        [None, None],
+        [],
+    ],
+)
+def test_text_of_each_distinct_value_equals_the_per_cell_rules(cells: list) -> None:
+    texts = any(isinstance(c, str) for c in cells)
+    col = pd.Series(cells, dtype=object) if texts or not cells else pd.Series(cells)
+    assert tobii._folded_text(col).tolist() == _old_folded(col).tolist()
+    for comma in (False, True):
+        np.testing.assert_array_equal(tobii._numbers(col, comma), _old_numbers(col, comma))
+    old_first = col.dropna().astype(str).str.strip()
+    old_first = old_first[old_first != ""]
+    assert tobii._first_text(col) == (None if old_first.empty else old_first.iloc[0])
+    if col.dtype == object:  # a text column, as eye movement types are
+        old_movement = col.fillna("").astype(str).to_numpy(dtype=object)
+        assert tobii._per_cell(*tobii._distinct(col), "").tolist() == old_movement.tolist()
+    old_comma = not pd.api.types.is_numeric_dtype(col) and bool(
+        col.dropna().astype(str).str.match(tobii._DECIMAL_COMMA).any()
+    )
+    assert tobii._uses_decimal_comma([col]) == old_comma
