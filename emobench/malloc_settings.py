@@ -5,9 +5,9 @@ it back to the kernel when it is freed (the threshold then rises to the largest 
 up to 32 MiB), and it trims the top of its heap once 128 KiB there are free. A clip's frames
 are decoded into fresh arrays, held until the clip is sampled, and freed together, so every
 frame of the next clip was again a new mapping: the kernel zeroes and maps each of its pages
-(225 for a 640x480 frame) on first touch. That cost as much as a third of a prepare worker's
-time on 640x480 clips (figures in CHANGELOG). :func:`keep_large_blocks` raises both
-thresholds, so freed frames stay in the heap and the next clip reuses them.
+(225 for a 640x480 frame) on first touch, a large part of a prepare worker's time on such
+clips (figures in CHANGELOG). :func:`keep_large_blocks` raises both thresholds, so freed
+frames stay in the heap and the next clip reuses them.
 
 Only glibc has ``mallopt``; elsewhere (musl, macOS, Windows) nothing changes.
 """

@@ -54,9 +54,9 @@ _WINDOWS_ROOT = re.compile(r"[A-Za-z]:/")
 def relative_clip_path(text: str, list_file: Path, line: int) -> str:
     """``text`` as a relative POSIX path; an absolute path or ``..`` is an InputError.
 
-    String operations, not pathlib: a release lists every clip in several files (DFEW: 7100
-    rows for 1400 clips in the miniature), and four path objects per row were a third of the
-    scan that runs before any worker starts (figures in CHANGELOG)."""
+    String operations, not pathlib: a release lists every clip in several files (DFEW: in
+    the lists of all five folds), and four path objects per row were much of the scan that
+    runs before any prepare worker starts (figures in CHANGELOG)."""
     text = text.strip().replace("\\", "/")
     if text.startswith("/") or _WINDOWS_ROOT.match(text):
         raise InputError(

@@ -97,8 +97,8 @@ def jpeg_problem(data: bytes) -> str | None:
 
 def file_bytes(path: str) -> bytes:
     """The whole content of the file at ``path``, read to its end with the OS calls
-    themselves: a clip's frames are many small files, and Python's buffered file object cost
-    a third more per file (figures in CHANGELOG). Raises OSError."""
+    themselves: a clip's frames are many small files, and Python's buffered file object
+    costs more per file than the read (figures in CHANGELOG). Raises OSError."""
     fd = os.open(path, os.O_RDONLY)
     try:
         size = os.fstat(fd).st_size
