@@ -32,7 +32,7 @@ def _mallopt():
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or None)
         call = libc.mallopt
-    except (OSError, AttributeError):
+    except (OSError, AttributeError, TypeError):  # no C library by that name, or no mallopt
         return None
     call.argtypes = [ctypes.c_int, ctypes.c_int]
     call.restype = ctypes.c_int
