@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from emobench.errors import InputError
-from emobench.prepare import video
+from emobench.prepare import frames, video
 from emobench.prepare.frames import (
     SampledClip,
     sample_frame_folder,
@@ -151,11 +151,13 @@ def test_without_a_copy_a_frame_at_its_size_is_itself_and_a_sampled_clip_owns_it
     frame = _textured(32, 32)
     assert resize_square(frame, 32, copy=False) is frame
     assert to_square_rgb(frame, 32, "RGB", copy=False) is frame
-    for i in range(3):
-        cv2.imwrite(str(tmp_path / f"{i}.png"), _textured(32, 32, seed=i))
-    clip = sample_frame_folder(tmp_path, t=3, size=32)
-    clip.frames[:] = 0  # the stack is the clip's own: decoding again gives the pixels back
-    assert sample_frame_folder(tmp_path, t=3, size=32).frames.any()
+    paths = [str(tmp_path / f"{i}.png") for i in range(3)]
+    for i, path in enumerate(paths):
+        cv2.imwrite(path, _textured(32, 32, seed=i))
+    with ClipFrames(paths, rgb=True) as clip:  # frames at size: sampled without a resize
+        sampled = frames._sampled(clip, t=1, size=32, stride=0)
+        kept = list(clip._decoded.values())  # what the clip keeps for a second reader
+    assert kept and not any(np.shares_memory(sampled.frames, frame) for frame in kept)
 
 
 def test_file_bytes_reads_a_file_to_its_end_however_the_reads_come(tmp_path, monkeypatch):
