@@ -101,14 +101,15 @@ def progress_bar(description: str, *, refresh_thread: bool = True):
         auto_refresh=refresh_thread,
     ) as bar:
         task = bar.add_task(description, total=None, item="")
-        drawn = [0.0]
+        drawn = 0.0
 
         def update(done: int, total: int, item: str = "") -> None:
+            nonlocal drawn
             bar.update(task, completed=done, total=total, item=str(item))
             now = time.perf_counter()
-            if not refresh_thread and (now - drawn[0] >= 0.1 or done >= total):
+            if not refresh_thread and (now - drawn >= 0.1 or done >= total):
                 bar.refresh()
-                drawn[0] = now
+                drawn = now
 
         yield update
 

@@ -213,16 +213,23 @@ _DIGITS = re.compile(r"\d+")
 def frame_number(name: str) -> int | None:
     """The frame number of an image name: its last run of digits (``reg_img46.jpg`` → 46).
     This is the one rule by which emobench numbers and orders frame files."""
-    runs = _DIGITS.findall(os.path.splitext(os.path.basename(name))[0])
+    stem = os.path.splitext(os.path.basename(name))[0]
+    return _last_number(stem, len(stem))
+
+
+def _last_number(name: str, end: int) -> int | None:
+    """:func:`frame_number`'s rule on ``name[:end]``, the stem of a bare file name."""
+    runs = _DIGITS.findall(name, 0, end)
     return int(runs[-1]) if runs else None
 
 
 def list_numbered_frames(folder: Path) -> FrameListing:
     """The images of ``folder`` (``FRAME_SUFFIXES``, hidden files ignored) by frame number.
 
-    :func:`frame_number`'s rule, written out on each name's own stem: a prepare lists every
-    clip folder twice (the scan, then the worker that samples it), and the per-name
-    ``os.path`` calls were most of the listing's cost."""
+    Each name's stem is found by its last dot, as ``os.path.splitext`` finds it for a bare
+    name that does not start with one: a prepare lists every clip folder twice (the scan,
+    then the worker that samples it), and the per-name ``os.path`` calls were most of the
+    listing's cost."""
     names = []
     with os.scandir(folder) as entries:  # file types come with the listing: no stat per file
         for entry in entries:
@@ -239,12 +246,10 @@ def list_numbered_frames(folder: Path) -> FrameListing:
     numbered: dict[int, str] = {}
     unnumbered, duplicates = [], set()
     for name in names:
-        runs = _DIGITS.findall(name, 0, name.rfind("."))
-        if not runs:
+        number = _last_number(name, name.rfind("."))
+        if number is None:
             unnumbered.append(name)
-            continue
-        number = int(runs[-1])
-        if number in numbered:
+        elif number in numbered:
             duplicates.add(number)
         else:
             numbered[number] = name

@@ -386,9 +386,9 @@ def _distinct(col: pd.Series) -> tuple[np.ndarray, list[str]]:
     return codes, [str(value) for value in uniques]
 
 
-def _per_cell(codes: np.ndarray, values: list[Any], empty: Any) -> np.ndarray:
+def _per_cell(codes: np.ndarray, values: Sequence[Any], empty: Any, dtype=object) -> np.ndarray:
     """The value of each cell's distinct value (``empty`` for an empty cell)."""
-    return np.array([*values, empty], dtype=object)[codes]
+    return np.array([*values, empty], dtype=dtype)[codes]
 
 
 def _uses_decimal_comma(columns: Sequence[pd.Series]) -> bool:
@@ -406,7 +406,7 @@ def _numbers(col: pd.Series, decimal_comma: bool) -> np.ndarray:
     codes, texts = _distinct(col)
     texts = [t.strip().replace(",", ".") if decimal_comma else t.strip() for t in texts]
     numbers = pd.to_numeric(pd.Series(texts, dtype=object), errors="coerce")
-    return np.append(numbers.to_numpy(dtype=np.float64, na_value=np.nan), np.nan)[codes]
+    return _per_cell(codes, numbers.to_numpy(np.float64, na_value=np.nan), np.nan, np.float64)
 
 
 def _folded_text(col: pd.Series) -> np.ndarray:

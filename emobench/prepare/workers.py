@@ -187,8 +187,8 @@ class SampleWorkers:
     through two, which cost this process more CPU than the pipe; figures in CHANGELOG).
     ``count x depth`` jobs are in flight at most, each with its slot of ``slot_bytes`` of
     shared memory (less when the slots would pass :data:`SHARED_BYTES`): the largest sample
-    handed back that way. ``method``: ``fork`` or ``spawn`` (default: fork when
-    :func:`fork_is_safe`)."""
+    handed back that way; ``shared`` is that mapping (None: every sample comes back
+    pickled). ``method``: ``fork`` or ``spawn`` (default: fork when :func:`fork_is_safe`)."""
 
     def __init__(
         self,
@@ -237,11 +237,6 @@ class SampleWorkers:
             cv2.setNumThreads(opencv_threads)
             if ctrl_c is not None:
                 signal.signal(signal.SIGINT, ctrl_c)
-
-    @property
-    def shares_memory(self) -> bool:
-        """Whether arrays come back through shared memory (forked workers)."""
-        return self.shared is not None
 
     def results(self, jobs: Iterable[Any]) -> Iterator[Result]:
         """Each job's result, in job order. Arrays that came back through shared memory are

@@ -41,7 +41,7 @@ def filled(job: int) -> tuple:
 def test_results_come_in_job_order_through_shared_memory():
     jobs = list(range(12))
     with SampleWorkers(filled, 2, depth=2, method="fork") as pool:
-        assert pool.shares_memory
+        assert pool.shared is not None
         for job, (payload, failure) in zip(jobs, pool.results(jobs), strict=True):
             want, want_failure = filled(job)
             assert failure == want_failure
@@ -86,10 +86,10 @@ def test_many_workers_get_smaller_slots_and_a_refused_mapping_pickles(monkeypatc
         assert pool.slot_bytes == 32 << 20  # 8 slots of 32 MiB stay under the cap
     monkeypatch.setattr(workers_module, "SHARED_BYTES", 8 * 1024)
     with SampleWorkers(filled, 2, depth=4, method="fork") as pool:
-        assert pool.slot_bytes == 1024 and pool.shares_memory
+        assert pool.slot_bytes == 1024 and pool.shared is not None
     monkeypatch.setattr(workers_module, "_shared_map", lambda size: None)
     with SampleWorkers(filled, 2, method="fork") as pool:
-        assert not pool.shares_memory
+        assert pool.shared is None
         results = [payload for payload, _ in pool.results(range(3))]
     assert [extra for _, extra in results] == ["extra0", "extra1", "extra2"]
     assert results[2][0]["face/frames"].flags.owndata
