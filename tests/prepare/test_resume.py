@@ -111,7 +111,11 @@ def test_kill_9_after_a_random_number_of_committed_samples(dfew_raw, reference, 
 
 def test_kill_9_after_a_random_delay_then_kill_the_resumed_run_too(dfew_raw, reference, tmp_path):
     """Killed anywhere (even before the first commit, or while the partial file is being
-    created), then the resumed run killed again once it switched to its fresh file."""
+    created), then the resumed run killed again once it switched to its fresh file.
+
+    The first kill comes after the delay or once 40 of the 70 samples are committed,
+    whichever is first: on a fast machine the delay alone could fall so near the end that
+    the resumed run finished before it committed anything new to be killed after."""
     out = tmp_path / "dfew.h5"
     delay = random.Random(7).uniform(0.0, 0.4)
     child = _start(dfew_raw, out)
@@ -121,7 +125,7 @@ def test_kill_9_after_a_random_delay_then_kill_the_resumed_run_too(dfew_raw, ref
         if not partial_path(out).exists():
             return False
         started.append(time.monotonic())
-        return time.monotonic() - started[0] >= delay
+        return time.monotonic() - started[0] >= delay or _committed(out)[1] >= 40
 
     _kill_when(child, after_delay)
     token, first = _committed(out)
