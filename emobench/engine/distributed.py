@@ -144,8 +144,22 @@ def _join_process_group(device: torch.device) -> None:
         )
     if device.type == "cuda":
         torch.cuda.set_device(device)
+    _bind_no_default_group()
     dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     atexit.register(_leave_process_group)
+
+
+def _bind_no_default_group() -> None:
+    """Import ``torch.distributed.nn`` while no process group exists.
+
+    Its functions take the default group as a default argument, bound when the module is
+    first imported. Imported after ``init_process_group`` (``torch._dynamo`` imports it, and
+    building the first optimizer imports ``torch._dynamo``), they hold the group for good:
+    ``destroy_process_group`` then cannot free it, gloo's worker threads outlive it, and one
+    of them can drop its last collective's tensors while the interpreter shuts down, which
+    kills the process by SIGABRT after its work is done (CHANGELOG, 2026-12-08).
+    """
+    import torch.distributed.nn  # noqa: F401
 
 
 def _leave_process_group() -> None:
@@ -153,10 +167,11 @@ def _leave_process_group() -> None:
 
     Ranks that left one by one could die by SIGABRT inside gloo's teardown after their work was
     done, so a finished run exited as failed; leaving together made that rarer (CHANGELOG,
-    2026-12-02). The ranks meet in the group's key-value store, whose wait gives up on every
-    rank (gloo's ``monitored_barrier`` gives up on rank 0 only): a rank that failed while its
-    peers are blocked in a collective leaves after the wait, and torchrun then stops the rest.
-    The store is read through torch's ``_get_default_store``, the one the group was built on.
+    2026-12-02) before its cause was found (:func:`_bind_no_default_group`). The ranks meet in
+    the group's key-value store, whose wait gives up on every rank (gloo's
+    ``monitored_barrier`` gives up on rank 0 only): a rank that failed while its peers are
+    blocked in a collective leaves after the wait, and torchrun then stops the rest. The store
+    is read through torch's ``_get_default_store``, the one the group was built on.
     """
     if not dist.is_initialized():
         return

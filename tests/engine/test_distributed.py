@@ -168,6 +168,47 @@ class Rows(Dataset):
         return {"target": torch.tensor(i)}
 
 
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux /proc")
+def test_leaving_the_group_stops_gloo_threads_after_an_optimizer_step(tmp_path):
+    """An optimizer built after the group joined imports torch._dynamo, which imports
+    torch.distributed.nn; when that bound the group as a default argument, leaving the group
+    left gloo's threads running into interpreter shutdown, where one could abort the finished
+    rank (the cause of CHANGELOG 2026-12-02's SIGABRT). After leaving, no gloo thread runs."""
+    script = tmp_path / "threads.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import json, os, sys
+            import torch
+            import torch.distributed as dist
+            from emobench.engine import distributed
+            from emobench.engine.distributed import execution
+
+            def threads():
+                tasks = "/proc/self/task"
+                return sorted(open(f"{tasks}/{t}/comm").read().strip() for t in os.listdir(tasks))
+
+            run_on = execution()
+            model = torch.nn.Linear(3, 1)
+            sgd = torch.optim.SGD(model.parameters(), lr=0.1)
+            model(torch.ones(1, 3)).sum().backward()
+            dist.all_reduce(model.weight.grad)
+            sgd.step()
+            during = threads()
+            distributed._leave_process_group()
+            with open(f"{sys.argv[1]}.{run_on.rank}", "w") as f:
+                json.dump({"during": during, "after": threads()}, f)
+            """
+        )
+    )
+    out = tmp_path / "threads"
+    torchrun([str(script), str(out)], tmp_path)
+    for rank in range(RANKS):
+        seen = json.loads(Path(f"{out}.{rank}").read_text())
+        assert any("gloo" in name for name in seen["during"])  # the check can see them
+        assert not [name for name in seen["after"] if "gloo" in name]
+
+
 def test_a_rank_that_fails_leaves_after_the_exit_wait(tmp_path):
     """Rank 1 fails while rank 0 waits in a collective: rank 1's exit barrier gives up after
     the exit wait (shortened here to 2 s), it leaves, and torchrun stops the run as failed
