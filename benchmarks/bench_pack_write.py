@@ -9,6 +9,9 @@ into its parts, each against the stacked ``np.save``:
 
 - hashing alone: the pack's XXH3-128, and sha256 (what packs used before 2026-12-02);
 - a plain file written one sample per ``write`` call (the cost of writing per sample at all);
+  the same into a file reserved whole first, as ``np.save`` reserves its own, and with 8
+  samples per ``pwritev`` call (where ``os.posix_fallocate`` exists): the floor for a
+  writer that makes one call per sample, and what fewer calls would give;
 - h5py: a contiguous dataset written per sample (h5py's selection overhead), the pack's
   chunked, growing dataset written per sample through the chunk cache, the same written as
   whole chunks (``write_direct_chunk``), and that with disk space reserved ahead;
@@ -71,6 +74,25 @@ def measure(name: str, arrays: list[np.ndarray], work: Path, repeats: int) -> li
             os.write(fd, a.data)
         os.close(fd)
         (work / "r.bin").unlink()
+
+    def plain_reserved(per_call: int):
+        def run() -> None:
+            fd = os.open(work / "r.bin", os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+            os.posix_fallocate(fd, 0, stacked.nbytes)
+            offset = 0
+            for start in range(0, len(arrays), per_call):
+                views = [memoryview(a).cast("B") for a in arrays[start : start + per_call]]
+                while views:  # a short write leaves the rest for the next call
+                    done = os.pwritev(fd, views, offset)
+                    offset += done
+                    while views and done >= len(views[0]):
+                        done -= len(views.pop(0))
+                    if views:
+                        views[0] = views[0][done:]
+            os.close(fd)
+            (work / "r.bin").unlink()
+
+        return run
 
     def h5_contiguous() -> None:
         with h5py.File(work / "c.h5", "w") as f:
@@ -142,6 +164,14 @@ def measure(name: str, arrays: list[np.ndarray], work: Path, repeats: int) -> li
         ("xxh3-128 of every sample (the pack's)", hashing("xxh3-128")),
         ("sha256 of every sample (before)", hashing("sha256")),
         ("plain file, one write per sample", plain_per_sample),
+        *(
+            [
+                ("  the same, file reserved whole first", plain_reserved(1)),
+                ("  8 samples per pwritev, reserved first", plain_reserved(8)),
+            ]
+            if hasattr(os, "posix_fallocate") and hasattr(os, "pwritev")
+            else []
+        ),
         ("h5py contiguous, per sample", h5_contiguous),
         ("h5py chunked (1 sample), growing", h5_chunked(direct=False, reserve=False)),
         ("  the same, as whole chunks", h5_chunked(direct=True, reserve=False)),
